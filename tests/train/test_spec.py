@@ -1,0 +1,63 @@
+import pytest
+
+from tests.conftest import SPECS, spec_text
+from train.errors import InputError
+from train.spec import load_spec, parse_spec
+
+
+def test_shipped_specs_load():
+    clf = load_spec(SPECS / "penguins.toml")
+    assert (clf.task, clf.label, clf.name) == ("classification", "species", "penguins")
+    kinds = {f.name: f.kind for f in clf.features}
+    assert kinds["island"] == "string" and kinds["year"] == "integer" and kinds["bill_length_mm"] == "numeric"
+    assert clf.features[2].bucketize == (185.0, 195.0, 205.0, 215.0)
+    reg = load_spec(SPECS / "penguins_body_mass.toml")
+    assert (reg.task, reg.label) == ("regression", "body_mass_g")
+    assert {f.name: f.hash_bins for f in reg.features}["island"] == 8
+
+
+def test_spec_keeps_its_text_and_seed_override():
+    spec = load_spec(SPECS / "penguins.toml")
+    assert parse_spec(spec.source_text) == spec
+    other = spec.with_seed(7)
+    assert other.training.seed == 7 and other.training.epochs == spec.training.epochs
+
+
+def _with(text: str, old: str, new: str) -> str:
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+BASE = spec_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        (BASE + "\n[extra]\nx = 1\n", "unknown key 'extra' in the spec"),
+        (_with(BASE, 'kind = "numeric"', 'kind = "numeric"\nscale = 2'), "unknown key 'scale' in [[features]] #1"),
+        (_with(BASE, "epochs = 40", "epochs = 40\nepoch = 3"), "unknown key 'epoch' in [training]"),
+        (_with(BASE, "max_accuracy_drop", "max_rmse_increase"), "unknown key 'max_rmse_increase' in [gate]"),
+        (_with(BASE, 'task = "classification"', 'task = "ranking"'), "[model].task is 'ranking'"),
+        (_with(BASE, 'kind = "string"', 'kind = "text"'), "has kind 'text'"),
+        (_with(BASE, "epochs = 40", "epochs = true"), "[training].epochs must be an integer"),
+        (_with(BASE, "epochs = 40", "epochs = 0"), "[training].epochs must be at least 1"),
+        (_with(BASE, "bucketize = [185.0, 195.0, 205.0, 215.0]", "bucketize = [3.0, 1.0]"), "strictly increasing"),
+        (_with(BASE, 'kind = "string"', 'kind = "string"\nbucketize = [1.0]'), "numeric features only"),
+        (_with(BASE, 'kind = "numeric"', 'kind = "numeric"\nhash_bins = 4'), "string and integer features"),
+        (_with(BASE, 'name = "bill_depth_mm"', 'name = "bill_length_mm"'), "declared more than once"),
+        (_with(BASE, 'name = "year"', 'name = "species"'), "label 'species' is also declared as a feature"),
+        (_with(BASE, 'label = "species"', ""), "missing key 'label' in [model]"),
+        ("not = [valid", "not valid TOML"),
+    ],
+)
+def test_bad_specs_name_the_problem(text, phrase):
+    with pytest.raises(InputError) as e:
+        parse_spec(text)
+    assert phrase in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(InputError, match="cannot read"):
+        load_spec(tmp_path / "nope.toml")

@@ -1,0 +1,186 @@
+"""Seeded, deterministic training.
+
+`keras.utils.set_random_seed` seeds Python, NumPy, TensorFlow and Keras's SeedGenerator, and
+`tf.config.experimental.enable_op_determinism` makes every op (and the seeded `tf.data` shuffle)
+run deterministically: two trainings with the same spec, rows and seed give bit-identical weights
+on the same machine and package versions. On a GPU the same code runs there (MirroredStrategy
+across the GPUs of one host when there are several); where a GPU op has no deterministic kernel
+it raises under op determinism, and `op_determinism=False` turns it off (recorded in the manifest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from train.model import build_model, feature_stats, model_inputs
+from train.spec import Spec
+
+log = logging.getLogger(__name__)
+
+
+def configure(seed: int, op_determinism: bool) -> None:
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    if op_determinism:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        tf.config.experimental.disable_op_determinism()
+
+
+def select_strategy() -> tuple[tf.distribute.Strategy, str]:
+    """The default strategy on CPU or one GPU; MirroredStrategy across several GPUs of this host.
+    (Keras 3 does not support multi-worker training reliably, so there is no multi-host path.)"""
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy(), f"MirroredStrategy over {len(gpus)} GPUs"
+    if len(gpus) == 1:
+        return tf.distribute.get_strategy(), "GPU:0"
+    return tf.distribute.get_strategy(), "CPU"
+
+
+def dataset(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size)
+
+
+def weights_sha256(model: keras.Model) -> str:
+    """SHA-256 over every variable of the model (not the optimizer), in the model's fixed order:
+    for each, its path, dtype and shape, then its values as little-endian bytes."""
+    h = hashlib.sha256()
+    for v in model.weights:
+        a = np.ascontiguousarray(keras.ops.convert_to_numpy(v))
+        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        h.update(f"{v.path}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One log line per epoch: the progress of a long training, through stdlib logging."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        shown = " ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()))
+        log.info("epoch %d/%d %s (%.1fs)", epoch + 1, self.epochs, shown, time.perf_counter() - self.start)
+
+
+@dataclass
+class Trained:
+    model: keras.Model
+    history: dict[str, list[float]]
+    metrics: dict[str, dict[str, float]]
+    weights_sha256: str
+    classes: list[str] | None
+    stats: dict[str, Any]
+    device: str
+    train_seconds: float
+    examples_per_second: float
+    label_stats: dict[str, float] = field(default_factory=dict)
+
+
+def evaluate(task: str, y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Classification: accuracy and log loss (y_true class indices, pred probabilities).
+    Regression: RMSE and MAE (pred values)."""
+    if task == "classification":
+        p = np.clip(pred[np.arange(len(y_true)), y_true], 1e-7, 1.0)
+        return {
+            "accuracy": float(np.mean(pred.argmax(axis=1) == y_true)),
+            "log_loss": float(-np.mean(np.log(p))),
+            "rows": len(y_true),
+        }
+    err = pred.reshape(-1).astype(np.float64) - y_true
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))), "rows": len(y_true)}
+
+
+def encode_labels(spec: Spec, labels: np.ndarray, classes: list[str] | None) -> np.ndarray:
+    if spec.task == "classification":
+        assert classes is not None
+        index = {c: i for i, c in enumerate(classes)}
+        return np.array([index[v] for v in labels.tolist()], dtype=np.int64)
+    return labels.astype(np.float32)
+
+
+def fit(spec: Spec, splits: dict[str, dict[str, np.ndarray]], op_determinism: bool = True) -> Trained:
+    """Fit the spec's model on splits["train"], report metrics on "validation" and "test"."""
+    seed = spec.training.seed
+    configure(seed, op_determinism)
+    train = splits["train"]
+    classes = (
+        sorted(set().union(*(set(s[spec.label].tolist()) for s in splits.values())))
+        if spec.task == "classification"
+        else None
+    )
+    stats = {f.name: feature_stats(f, train[f.name]) for f in spec.features}
+    label_stats: dict[str, float] = {}
+    if spec.task == "regression":
+        y = train[spec.label]
+        label_stats = {"mean": float(y.mean()), "std": float(y.std()) or 1.0}
+
+    strategy, device = select_strategy()
+    with strategy.scope():
+        model = build_model(
+            spec, stats, len(classes) if classes else None, label_stats.get("mean", 0.0), label_stats.get("std", 1.0)
+        )
+        opt = keras.optimizers.Adam(learning_rate=spec.training.learning_rate)
+        if spec.task == "classification":
+            model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        else:
+            model.compile(optimizer=opt, loss="mse", metrics=["mae"])
+
+    ys = {name: encode_labels(spec, s[spec.label], classes) for name, s in splits.items()}
+    xs = {name: model_inputs(spec, s) for name, s in splits.items()}
+    bs = spec.training.batch_size
+    train_ds = dataset(xs["train"], ys["train"], bs, shuffle_seed=seed)
+    val_ds = dataset(xs["validation"], ys["validation"], bs, shuffle_seed=None)
+    epochs = spec.training.epochs
+    log.info(
+        "training %s on %d rows (%d validation, %d test), %d epochs, device %s",
+        spec.name,
+        len(ys["train"]),
+        len(ys["validation"]),
+        len(ys["test"]),
+        epochs,
+        device,
+    )
+    start = time.perf_counter()
+    hist = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=epochs,
+        verbose=0,
+        shuffle=False,  # shuffled by tf.data
+        callbacks=[EpochLog(epochs)],
+    )
+    seconds = time.perf_counter() - start
+
+    metrics = {}
+    for name in ("validation", "test"):
+        pred = model.predict(dataset(xs[name], ys[name], 256, None), verbose=0)
+        metrics[name] = evaluate(spec.task, ys[name], pred)
+    stats_json = {k: vars(v) for k, v in stats.items()}
+    return Trained(
+        model=model,
+        history={k: [float(x) for x in v] for k, v in hist.history.items()},
+        metrics=metrics,
+        weights_sha256=weights_sha256(model),
+        classes=classes,
+        stats=stats_json,
+        device=device,
+        train_seconds=seconds,
+        examples_per_second=len(ys["train"]) * epochs / seconds if seconds else 0.0,
+        label_stats=label_stats,
+    )

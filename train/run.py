@@ -1,0 +1,174 @@
+"""A training run: read the rows, snapshot them, split, fit, and write `<out>/<run_id>/` atomically.
+
+The run directory is built under a hidden temporary name and renamed into place at the end: a run
+that fails at any point leaves no run directory behind. Its files:
+
+    manifest.json          seed, spec, data source and as-of, hashes, split sizes, metrics, versions
+    spec.toml              the spec as it was read
+    snapshot.parquet       the exact rows used (see train.snapshot for the hash)
+    model.keras            the trained model (raw features in, see train.model)
+    training_curves.png    loss and metric per epoch
+    history.json           the same curves as numbers
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from train import data, manifest, snapshot, split
+from train.errors import InputError
+from train.spec import Spec, parse_spec
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+SPEC_FILE = "spec.toml"
+
+
+def split_rows(spec: Spec, columns: dict[str, np.ndarray], key: str) -> dict[str, dict[str, np.ndarray]]:
+    t = spec.training
+    assigned = split.assign_splits(columns[key], t.split_seed, t.validation_fraction, t.test_fraction)
+    out = {name: {k: v[assigned == name] for k, v in columns.items()} for name in split.SPLITS}
+    empty = [name for name in split.SPLITS if len(out[name][key]) == 0]
+    if empty:
+        raise InputError(f"data: {len(columns[key])} rows leave the {empty[0]} split empty; more rows are needed")
+    return out
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class RunResult:
+    path: Path
+    manifest: dict[str, Any]
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            with open(os.path.join(dirpath, f), "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def train_run(
+    spec: Spec,
+    source: str | None,
+    as_of: str | None,
+    out: Path,
+    op_determinism: bool = True,
+    spec_path: str | None = None,
+) -> RunResult:
+    wall = time.perf_counter()
+    rows = data.load_rows(spec, source, as_of)
+    sha = snapshot.content_sha256(rows.columns, rows.key)
+    splits = split_rows(spec, rows.columns, rows.key)
+    log.info("%d rows from %s, data_sha256 %s", len(rows), rows.source, sha)
+
+    from train import fit, plots  # TensorFlow is imported only once the input is known to be good
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out: cannot create {out}: {e.strerror}") from None
+    run_id = new_run_id()
+    tmp = out / f".tmp-{run_id}"
+    tmp.mkdir()
+    try:
+        snapshot.write_snapshot(tmp / snapshot.SNAPSHOT_FILE, rows.columns, rows.key, sha)
+        (tmp / SPEC_FILE).write_text(spec.source_text, encoding="utf-8")
+        trained = fit.fit(spec, splits, op_determinism=op_determinism)
+        trained.model.save(tmp / MODEL_FILE)
+        (tmp / "history.json").write_text(json.dumps(trained.history, indent=1) + "\n", encoding="utf-8")
+        plots.training_curves(trained.history, f"{spec.name} seed {spec.training.seed}", tmp / "training_curves.png")
+        m = {
+            "run_id": run_id,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "name": spec.name,
+            "task": spec.task,
+            "label": spec.label,
+            "seed": spec.training.seed,
+            "split_seed": spec.training.split_seed,
+            "op_determinism": op_determinism,
+            "spec": spec.to_json(),
+            "spec_path": spec_path,
+            "data_source": data.describe_source(source),
+            "as_of": rows.as_of,
+            "data_sha256": sha,
+            "key": rows.key,
+            "rows": len(rows),
+            "rows_dropped_missing_label": rows.dropped_missing_label,
+            "split_sizes": {k: len(v[rows.key]) for k, v in splits.items()},
+            "classes": trained.classes,
+            "label_stats": trained.label_stats,
+            "feature_stats": trained.stats,
+            "weights_sha256": trained.weights_sha256,
+            "metrics": trained.metrics,
+            "packages": manifest.package_versions(),
+            "machine": manifest.machine(),
+            "git_commit": manifest.git_commit(),
+            "device": trained.device,
+            "train_seconds": round(trained.train_seconds, 3),
+            "wall_time_seconds": round(time.perf_counter() - wall, 3),
+        }
+        manifest.write_manifest(tmp, m)
+        _fsync_tree(tmp)
+        final = out / run_id
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return RunResult(final, m)
+
+
+@dataclass
+class Reproduction:
+    matches: bool
+    expected: str
+    got: str
+    differences: list[str]
+
+
+def load_run_inputs(run_dir: Path) -> tuple[dict[str, Any], Spec, dict[str, np.ndarray], str]:
+    """Manifest, spec and snapshot columns of a run, after checking the snapshot against its hash."""
+    m = manifest.read_manifest(run_dir)
+    try:
+        spec = parse_spec((run_dir / SPEC_FILE).read_text(encoding="utf-8"), str(run_dir / SPEC_FILE))
+    except OSError:
+        raise InputError(f"run: {run_dir} has no {SPEC_FILE}") from None
+    spec = spec.with_seed(int(m["seed"]))
+    cols, key, _ = snapshot.read_snapshot(run_dir / snapshot.SNAPSHOT_FILE)
+    sha = snapshot.content_sha256(cols, key)
+    if sha != m["data_sha256"]:
+        raise InputError(
+            f"run: the snapshot of {run_dir} no longer matches its hash "
+            f"(manifest {m['data_sha256'][:12]}..., file {sha[:12]}...)"
+        )
+    return m, spec, cols, key
+
+
+def reproduce(run_dir: Path) -> Reproduction:
+    """Retrain from the run's own spec and snapshot; compare weights_sha256 with the manifest."""
+    m, spec, cols, key = load_run_inputs(run_dir)
+    diffs = manifest.differences(m)
+    for d in diffs:
+        log.warning("environment differs from the run's: %s (bit-identical weights are not expected)", d)
+    from train import fit
+
+    trained = fit.fit(spec, split_rows(spec, cols, key), op_determinism=bool(m.get("op_determinism", True)))
+    return Reproduction(
+        trained.weights_sha256 == m["weights_sha256"], m["weights_sha256"], trained.weights_sha256, diffs
+    )
