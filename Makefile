@@ -9,16 +9,18 @@ SPEC   ?= specs/penguins.toml
 RUNS   ?= artifacts/runs
 SQL_URL ?= sqlite:///artifacts/penguins.db
 AS_OF  ?= 2024-01-08T00:00:00
+MODELS ?= models
 
-.PHONY: help setup demo train train-sql penguins-db reproduce test lint bench clean
+.PHONY: help setup demo train train-sql penguins-db reproduce export test lint bench clean
 
 help:
-	@echo "make demo       set up, then train the penguins model end to end and print the result"
+	@echo "make demo       set up, then train, export and publish the penguins model end to end (artifacts/demo)"
 	@echo "make test       set up, then lint and run the whole test suite"
 	@echo "make train      train SPEC (default $(SPEC)) into $(RUNS)/<run_id>/"
 	@echo "make penguins-db  load the penguins rows into a SQLite table with timestamps ($(SQL_URL))"
 	@echo "make train-sql  train from that table as of AS_OF (default $(AS_OF))"
 	@echo "make reproduce  retrain the newest run from its snapshot and check its weights hash"
+	@echo "make export     export the newest run in $(RUNS) to $(MODELS)/<name>/<version>/"
 	@echo "make bench      run the benchmarks (table on stdout, JSON in artifacts/bench/)"
 	@echo "make lint       ruff"
 
@@ -32,7 +34,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	@touch $@
 
 demo: setup
-	$(PY) -m train --spec specs/penguins.toml --out $(RUNS)
+	PY=$(PY) bash scripts/demo.sh
 
 train: setup
 	$(PY) -m train --spec $(SPEC) --out $(RUNS)
@@ -48,6 +50,11 @@ reproduce: setup
 	if [ -z "$$latest" ]; then echo "no run in $(RUNS): make train first" >&2; exit 2; fi; \
 	$(PY) -m train --reproduce $$latest
 
+export: setup
+	@latest=$$(ls -1d $(RUNS)/*/ 2>/dev/null | grep -v '/\.' | sort | tail -n 1); \
+	if [ -z "$$latest" ]; then echo "no run in $(RUNS): make train first" >&2; exit 2; fi; \
+	$(PY) -m export --run $$latest --model-base-path $(MODELS)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -60,4 +67,4 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf artifacts .pytest_cache .ruff_cache
+	rm -rf artifacts models .pytest_cache .ruff_cache

@@ -23,6 +23,7 @@ def run() -> list[dict]:
 
     from train import fit
     from train.data import load_rows
+    from train.metrics import encode_labels
     from train.model import build_model, feature_stats, model_inputs
     from train.run import split_rows
     from train.spec import load_spec
@@ -43,10 +44,10 @@ def run() -> list[dict]:
 
     bare = []
     classes = sorted(set(big[spec.label].tolist()))
-    y = fit.encode_labels(spec, splits["train"][spec.label], classes)
+    y = encode_labels(spec, splits["train"][spec.label], classes)
     x = model_inputs(spec, splits["train"])
     xv = model_inputs(spec, splits["validation"])
-    yv = fit.encode_labels(spec, splits["validation"][spec.label], classes)
+    yv = encode_labels(spec, splits["validation"][spec.label], classes)
     for _ in range(TRIALS):
         keras.backend.clear_session()
         stats = {f.name: feature_stats(f, splits["train"][f.name]) for f in spec.features}

@@ -40,3 +40,35 @@ def fast_spec_file(tmp_path: Path) -> Path:
     p = tmp_path / "penguins_fast.toml"
     p.write_text(spec_text(epochs=4))
     return p
+
+
+def _train(tmp_path_factory: pytest.TempPathFactory, text: str, seed: int | None = None):
+    from train.run import train_run
+    from train.spec import parse_spec
+
+    spec = parse_spec(text)
+    if seed is not None:
+        spec = spec.with_seed(seed)
+    return train_run(spec, None, None, tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def penguins_run(tmp_path_factory):
+    """A short training of the penguins classifier (shared by the export tests)."""
+    return _train(tmp_path_factory, spec_text(epochs=6))
+
+
+@pytest.fixture(scope="session")
+def penguins_run_other_seed(tmp_path_factory):
+    return _train(tmp_path_factory, spec_text(epochs=6), seed=1234)
+
+
+@pytest.fixture(scope="session")
+def penguins_worse_run(tmp_path_factory):
+    """A deliberately worse classifier: one epoch at a tiny learning rate."""
+    return _train(tmp_path_factory, spec_text(epochs=1, learning_rate=0.0005))
+
+
+@pytest.fixture(scope="session")
+def body_mass_run(tmp_path_factory):
+    return _train(tmp_path_factory, spec_text("penguins_body_mass.toml", epochs=4))

@@ -1,0 +1,77 @@
+"""python -m export: publish a training run as a served-ready SavedModel version.
+
+    python -m export --run artifacts/runs/<run_id> --model-base-path models [--name NAME] [--version N]
+                     [--keep N] [--allow-breaking] [--force]
+
+Exit codes: 0 published; 1 not published (validation or the differential gate failed); 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from train.errors import InputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", required=True, help="a run directory written by python -m train")
+    p.add_argument("--model-base-path", required=True, help="where models/<name>/<version>/ go")
+    p.add_argument("--name", help="the model name (default: the spec's [model].name)")
+    p.add_argument("--version", type=int, help="the version number (default: one above the highest present)")
+    p.add_argument("--keep", type=int, help="after publishing, keep only the newest N versions (labelled ones stay)")
+    p.add_argument("--allow-breaking", action="store_true", help="publish even if the interface changed")
+    p.add_argument("--force", action="store_true", help="publish even if the differential gate fails")
+    p.add_argument("-q", "--quiet", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    from export.pipeline import Rejected, export_run
+
+    try:
+        r = export_run(
+            Path(args.run),
+            Path(args.model_base_path),
+            args.name,
+            args.version,
+            args.keep,
+            args.allow_breaking,
+            args.force,
+        )
+    except InputError as e:
+        print(f"export: error: {e}", file=sys.stderr)
+        return 2
+    except Rejected as e:
+        print(f"export: not published: {e}", file=sys.stderr)
+        if e.report and "production_version" in e.report:
+            print(
+                f"export: the differential report is kept in {Path(args.run) / 'differential_report.json'}",
+                file=sys.stderr,
+            )
+        return 1
+    if r.gate is None:
+        verdict = "no earlier version to compare with"
+    else:
+        verdict = f"{r.gate['verdict']} against version {r.gate['production_version']}"
+        if r.gate.get("forced"):
+            verdict += " (forced)"
+    print(
+        f"published {r.name} version {r.version}\n  path       {r.path}\n  gate       {verdict}\n"
+        f"  validation {r.validation['rows']} test rows, {r.validation['warmup_records']} warmup records, "
+        f"max abs diff {max(r.validation['max_abs_diff'].values()):.2e}\n  took       {r.seconds:.1f}s"
+        + (f"\n  pruned     versions {r.pruned}" if r.pruned else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

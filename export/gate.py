@@ -1,0 +1,180 @@
+"""The differential gate: compare a candidate version with the version in production before it is
+published, on the same held-out rows, through the same session-based loader that serves them.
+
+Production is the version labelled `stable` in `<model_base_path>/models.config` where one is,
+otherwise the newest published version. First the interface: every signature, input and output
+of production must still exist in the candidate with the same dtype, and the candidate may not
+require inputs that production did not (a renamed or retyped input breaks every client on
+rollover). Then the numbers: metric deltas against the spec's `[gate]` thresholds, agreement of
+predicted classes, flip matrix and flip rate per class, mean and max absolute score difference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export.publish import labelled_versions, version_dir, versions
+from train.metrics import evaluate
+
+DEFAULT_THRESHOLDS = {
+    "classification": {"max_accuracy_drop": 0.01, "max_log_loss_increase": 0.05},
+    "regression": {},  # relative defaults, see thresholds()
+}
+REPORT_FILE = "differential_report.json"
+PLOT_FILE = "differential_report.png"
+
+
+def production_version(model_base_path: Path, name: str) -> int | None:
+    model_dir = model_base_path / name
+    stable = labelled_versions(model_base_path, name).get("stable")
+    if stable is not None and version_dir(model_dir, stable) is not None:
+        return stable
+    return max(versions(model_dir), default=None)
+
+
+def interface_problems(production: Mapping[str, Any], candidate: Mapping[str, Any]) -> list[str]:
+    """What would break a client of `production` if `candidate` replaced it (signature descriptions
+    as from export.signatures.describe_signatures)."""
+    problems = []
+    for sig, p in sorted(production.items()):
+        c = candidate.get(sig)
+        if c is None:
+            problems.append(f"signature {sig!r} is gone")
+            continue
+        for name, t in sorted(p["inputs"].items()):
+            if name not in c["inputs"]:
+                problems.append(f"{sig}: input {name!r} is gone")
+            elif c["inputs"][name]["dtype"] != t["dtype"]:
+                problems.append(f"{sig}: input {name!r} changed dtype {t['dtype']} -> {c['inputs'][name]['dtype']}")
+        for name in sorted(set(c["inputs"]) - set(p["inputs"])):
+            problems.append(f"{sig}: new required input {name!r} that current clients do not send")
+        for name, t in sorted(p["outputs"].items()):
+            if name not in c["outputs"]:
+                problems.append(f"{sig}: output {name!r} is gone")
+            elif c["outputs"][name]["dtype"] != t["dtype"]:
+                problems.append(f"{sig}: output {name!r} changed dtype {t['dtype']} -> {c['outputs'][name]['dtype']}")
+        if p.get("method_name") != c.get("method_name"):
+            problems.append(f"{sig}: method name {p.get('method_name')} -> {c.get('method_name')}")
+    return problems
+
+
+def thresholds(task: str, spec_gate: Mapping[str, float], production_metrics: Mapping[str, float]) -> dict:
+    t = dict(DEFAULT_THRESHOLDS[task])
+    if task == "regression":  # by default the error may grow by 2% of production's
+        t = {
+            "max_rmse_increase": 0.02 * production_metrics["rmse"],
+            "max_mae_increase": 0.02 * production_metrics["mae"],
+        }
+    return t | dict(spec_gate)
+
+
+def compare_classification(
+    y: np.ndarray, classes: list[str], cand: np.ndarray, prod: np.ndarray, limits: Mapping[str, float]
+) -> dict[str, Any]:
+    mc, mp = evaluate("classification", y, cand), evaluate("classification", y, prod)
+    pc, pp = cand.argmax(1), prod.argmax(1)
+    k = len(classes)
+    flips = np.zeros((k, k), dtype=int)
+    np.add.at(flips, (pp, pc), 1)
+    flip_rate = {classes[i]: (float(1 - flips[i, i] / flips[i].sum()) if flips[i].sum() else 0.0) for i in range(k)}
+    diff = np.abs(cand - prod)
+    agreement = float(np.mean(pc == pp))
+    checks = {
+        "max_accuracy_drop": (mp["accuracy"] - mc["accuracy"], "accuracy drop"),
+        "max_log_loss_increase": (mc["log_loss"] - mp["log_loss"], "log loss increase"),
+    }
+    failures = [
+        f"{what} {value:.4f} > {limits[key]:.4f}"
+        for key, (value, what) in checks.items()
+        if key in limits and value > limits[key] + 1e-12
+    ]
+    if "min_class_agreement" in limits and agreement < limits["min_class_agreement"]:
+        failures.append(f"class agreement {agreement:.4f} < {limits['min_class_agreement']:.4f}")
+    return {
+        "metrics": {"candidate": mc, "production": mp, "delta": {m: mc[m] - mp[m] for m in ("accuracy", "log_loss")}},
+        "agreement": agreement,
+        "flip_matrix": {"rows_production_columns_candidate": classes, "counts": flips.tolist()},
+        "flip_rate_per_class": flip_rate,
+        "score_difference": {
+            "mean": float(diff.mean()),
+            "max": float(diff.max()),
+            "p99": float(np.quantile(diff.max(axis=1), 0.99)),
+        },
+        "failures": failures,
+    }
+
+
+def compare_regression(y: np.ndarray, cand: np.ndarray, prod: np.ndarray, limits: Mapping[str, float]) -> dict:
+    mc, mp = evaluate("regression", y, cand), evaluate("regression", y, prod)
+    diff = np.abs(cand.reshape(-1) - prod.reshape(-1))
+    failures = [
+        f"{m} increase {mc[m] - mp[m]:.4f} > {limits[key]:.4f}"
+        for m, key in (("rmse", "max_rmse_increase"), ("mae", "max_mae_increase"))
+        if key in limits and mc[m] - mp[m] > limits[key] + 1e-12
+    ]
+    return {
+        "metrics": {"candidate": mc, "production": mp, "delta": {m: mc[m] - mp[m] for m in ("rmse", "mae")}},
+        "score_difference": {
+            "mean": float(diff.mean()),
+            "max": float(diff.max()),
+            "p99": float(np.quantile(diff, 0.99)),
+        },
+        "failures": failures,
+    }
+
+
+def plot_report(report: Mapping[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if report.get("metrics") is None:  # interfaces too different to run both on one input
+        fig, ax = plt.subplots(figsize=(10, 3))
+        ax.axis("off")
+        lines = ["interface problems:", *report.get("interface_problems", [])]
+        ax.text(0, 1, "\n".join(lines), va="top", family="monospace")
+        fig.suptitle(f"differential gate: {report['verdict'].upper()}")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    m = report["metrics"]
+    names = [k for k in m["candidate"] if k != "rows"]
+    x = np.arange(len(names))
+    axes[0].bar(x - 0.2, [m["production"][n] for n in names], 0.4, label=f"production v{report['production_version']}")
+    axes[0].bar(x + 0.2, [m["candidate"][n] for n in names], 0.4, label="candidate")
+    axes[0].set_xticks(x, names)
+    axes[0].legend()
+    axes[0].set_title("test metrics")
+    if "flip_matrix" in report:
+        fm = np.array(report["flip_matrix"]["counts"])
+        classes = report["flip_matrix"]["rows_production_columns_candidate"]
+        axes[1].imshow(fm, cmap="Blues")
+        for (i, j), c in np.ndenumerate(fm):
+            axes[1].text(j, i, str(c), ha="center", va="center")
+        axes[1].set_xticks(range(len(classes)), classes)
+        axes[1].set_yticks(range(len(classes)), classes)
+        axes[1].set_xlabel("candidate")
+        axes[1].set_ylabel("production")
+        axes[1].set_title(f"predicted classes (agreement {report['agreement']:.3f})")
+    else:
+        sd = report["score_difference"]
+        axes[1].bar(["mean", "p99", "max"], [sd["mean"], sd["p99"], sd["max"]])
+        axes[1].set_title("|candidate - production| prediction")
+    fig.suptitle(f"differential gate: {report['verdict'].upper()}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(report: Mapping[str, Any], directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    plot_report(report, directory / PLOT_FILE)
+    return directory / REPORT_FILE

@@ -1,0 +1,122 @@
+"""A Servable: one loaded SavedModel version, as TF Serving holds it.
+
+Loaded the way TF Serving loads: the MetaGraphDef with the requested tags (`serve`) is imported
+into a graph of its own and restored in a session (`tf.compat.v1.saved_model.loader.load`), and
+its SignatureDefs are run by tensor name. This loads TF1-era graphs with reference variables as
+well as Keras 3 exports (`tf.saved_model.load` fails on a signature that exposes a reference-typed
+tensor).
+
+>>> s = Servable.load("m", 1, "tests/fixtures/does-not-exist")  # doctest: +IGNORE_EXCEPTION_DETAIL
+Traceback (most recent call last):
+LoadError: ...
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIGNATURE = "serving_default"
+INIT_OP_SIGNATURE = "__saved_model_init_op"
+
+
+class LoadError(Exception):
+    """A SavedModel that cannot be loaded (missing, corrupt, no such tags, bad warmup)."""
+
+
+class SignatureError(Exception):
+    """A request that does not fit a signature. `kind` is "not_found" or "invalid_argument"."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Servable:
+    def __init__(self, name: str, version: int, path: Path, session: Any, meta_graph: Any) -> None:
+        self.name = name
+        self.version = version
+        self.path = path
+        self._session = session
+        self.meta_graph = meta_graph
+        self.signatures = {k: v for k, v in meta_graph.signature_def.items() if k != INIT_OP_SIGNATURE}
+        self._callables: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, name: str, version: int, path: str | Path, tags: Sequence[str] = ("serve",)) -> Servable:
+        import tensorflow as tf
+        from tensorflow.python.util import deprecation
+
+        path = Path(path)
+        if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
+            raise LoadError(f"no SavedModel (saved_model.pb) in {path}")
+        graph = tf.Graph()
+        session = tf.compat.v1.Session(graph=graph)
+        try:
+            # The v1 loader is the one that loads what TF Serving loads; its deprecation notice is noise here.
+            with graph.as_default(), deprecation.silence():
+                meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), str(path))
+        except Exception as e:
+            session.close()
+            raise LoadError(f"cannot load the SavedModel in {path} with tags {list(tags)}: {e}") from e
+        return cls(name, version, path, session, meta_graph)
+
+    def signature(self, signature_name: str) -> Any:
+        sig = self.signatures.get(signature_name or DEFAULT_SIGNATURE)
+        if sig is None:
+            raise SignatureError(
+                "not_found",
+                f'Serving signature key "{signature_name}" not found; model {self.name} version {self.version} '
+                f"has: {', '.join(sorted(self.signatures))}",
+            )
+        return sig
+
+    def run(
+        self, signature_name: str, feeds: Mapping[str, np.ndarray], output_filter: Sequence[str] = ()
+    ) -> dict[str, np.ndarray]:
+        """Run a signature on numpy inputs keyed by the signature's input names."""
+        sig = self.signature(signature_name)
+        names = tuple(sorted(feeds))
+        missing = sorted(set(sig.inputs) - set(feeds))
+        if missing:
+            raise SignatureError(
+                "invalid_argument", f"input {missing[0]!r} is missing; expected inputs: {', '.join(sorted(sig.inputs))}"
+            )
+        extra = sorted(set(feeds) - set(sig.inputs))
+        if extra:
+            raise SignatureError(
+                "invalid_argument",
+                f"input {extra[0]!r} is not an input of signature "
+                f"{signature_name or DEFAULT_SIGNATURE!r}; expected: {', '.join(sorted(sig.inputs))}",
+            )
+        outs = tuple(output_filter) if output_filter else tuple(sorted(sig.outputs))
+        unknown = [o for o in outs if o not in sig.outputs]
+        if unknown:
+            raise SignatureError(
+                "invalid_argument",
+                f"output {unknown[0]!r} is not an output of the signature; it has: {', '.join(sorted(sig.outputs))}",
+            )
+        key = (signature_name, names, outs)
+        fn = self._callables.get(key)
+        if fn is None:
+            with self._lock:
+                fn = self._callables.get(key)
+                if fn is None:
+                    graph = self._session.graph
+                    fetches = [graph.get_tensor_by_name(sig.outputs[o].name) for o in outs]
+                    feed_list = [graph.get_tensor_by_name(sig.inputs[n].name) for n in names]
+                    fn = self._session.make_callable(fetches, feed_list=feed_list)
+                    self._callables[key] = fn
+        values = fn(*(feeds[n] for n in names))
+        return dict(zip(outs, (np.asarray(v) for v in values), strict=True))
+
+    def close(self) -> None:
+        self._session.close()
