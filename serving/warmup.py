@@ -18,9 +18,11 @@ MAX_RECORDS = 1000
 
 def read_records(path: Path) -> list[bytes]:
     import tensorflow as tf
+    from tensorflow.python.util import deprecation
 
     try:
-        return list(tf.compat.v1.io.tf_record_iterator(str(path)))
+        with deprecation.silence():  # the v1 reader works on any thread, without eager mode
+            return list(tf.compat.v1.io.tf_record_iterator(str(path)))
     except Exception as e:
         raise LoadError(f"warmup file {path} is not a valid TFRecord: {e}") from e
 

@@ -1,0 +1,170 @@
+"""Server-side batching (--enable_batching): concurrent requests to one signature of one version are
+merged into one session run and the outputs split back.
+
+Parameters are TF Serving's BatchingParameters: a batch closes when it holds `max_batch_size` rows
+or its first request has waited `batch_timeout_micros`; `num_batch_threads` batches run at once;
+at most `max_enqueued_batches` batches' worth of rows wait, and a request beyond that is refused
+with UNAVAILABLE; with `allowed_batch_sizes` a batch is padded up to the next allowed size. Only
+requests whose inputs have the same names, dtypes and per-row shapes are merged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import numpy as np
+
+from serving.config import Batching
+from serving.errors import ServingError, invalid
+
+
+@dataclass
+class _Task:
+    key: tuple
+    servable: Any
+    signature: str
+    feeds: Mapping[str, np.ndarray]
+    outputs: tuple[str, ...]
+    rows: int
+    enqueued: float = field(default_factory=time.monotonic)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: dict[str, np.ndarray] | None = None
+    error: BaseException | None = None
+
+
+class BatchScheduler:
+    def __init__(self, params: Batching, metrics: Any = None) -> None:
+        self.params = params
+        self._metrics = metrics
+        self._queue: deque[_Task] = deque()
+        self._queued_rows = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"batch-{i}", daemon=True)
+            for i in range(params.num_batch_threads)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def run(
+        self, version: Any, signature: str, feeds: Mapping[str, np.ndarray], outputs: tuple[str, ...] = ()
+    ) -> dict[str, np.ndarray]:
+        firsts = {v.shape[0] if v.ndim else -1 for v in feeds.values()}
+        if len(firsts) != 1 or -1 in firsts:  # not batch-major: nothing to merge it with
+            return version.servable.run(signature, feeds, outputs)
+        (rows,) = firsts
+        if rows > self.params.max_batch_size:
+            raise invalid(f"Task size {rows} is larger than maximum batch size {self.params.max_batch_size}")
+        key = (
+            id(version.servable),
+            signature,
+            outputs,
+            tuple((k, v.dtype.str, v.shape[1:]) for k, v in sorted(feeds.items())),
+        )
+        task = _Task(key, version.servable, signature, feeds, outputs, rows)
+        with self._cond:
+            if self._closed:
+                raise ServingError(grpc.StatusCode.UNAVAILABLE, "the batch scheduler is shutting down")
+            limit = self.params.max_enqueued_batches * self.params.max_batch_size
+            if self._queued_rows + rows > limit:
+                raise ServingError(
+                    grpc.StatusCode.UNAVAILABLE, "The batch scheduling queue to which this task was submitted is full"
+                )
+            self._queue.append(task)
+            self._queued_rows += rows
+            self._cond.notify()
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        assert task.result is not None
+        return task.result
+
+    def _take_batch(self) -> list[_Task] | None:
+        timeout = self.params.batch_timeout_micros / 1e6
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if not self._queue:
+                return None
+            first = self._queue[0]
+            deadline = first.enqueued + timeout
+            while True:
+                rows = sum(t.rows for t in self._queue if t.key == first.key)
+                now = time.monotonic()
+                if rows >= self.params.max_batch_size or now >= deadline or self._closed or first not in self._queue:
+                    break
+                self._cond.wait(deadline - now)
+            if first not in self._queue:  # another batch thread took it while this one waited
+                return []
+            batch, total, keep = [], 0, deque()
+            for t in self._queue:
+                if t.key == first.key and total + t.rows <= self.params.max_batch_size:
+                    batch.append(t)
+                    total += t.rows
+                else:
+                    keep.append(t)
+            self._queue = keep
+            self._queued_rows -= total
+            return batch
+
+    def _worker(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            if batch:
+                self._execute(batch)
+
+    def _padded(self, rows: int) -> int:
+        for size in self.params.allowed_batch_sizes:
+            if size >= rows:
+                return size
+        return rows
+
+    def _execute(self, batch: list[_Task]) -> None:
+        first = batch[0]
+        rows = sum(t.rows for t in batch)
+        target = self._padded(rows)
+        try:
+            if len(batch) == 1 and target == rows:
+                merged = first.feeds
+            else:
+                merged = {}
+                for name in first.feeds:
+                    parts = [t.feeds[name] for t in batch]
+                    if target > rows:  # pad with copies of the first row
+                        parts.append(np.repeat(parts[0][:1], target - rows, axis=0))
+                    merged[name] = np.concatenate(parts, axis=0)
+            out = first.servable.run(first.signature, merged, first.outputs)
+            for name, value in out.items():
+                if value.ndim == 0 or value.shape[0] != target:
+                    raise invalid(
+                        f"Batched output tensor {name!r} has shape {list(value.shape)}: its first "
+                        f"dimension is not the batch size {target}"
+                    )
+            start = 0
+            for t in batch:
+                t.result = {k: v[start : start + t.rows] for k, v in out.items()}
+                start += t.rows
+        except BaseException as e:  # noqa: BLE001 - every task of the batch gets the error
+            for t in batch:
+                t.error = e
+        finally:
+            if self._metrics is not None:
+                self._metrics.batch_size(rows)
+            for t in batch:
+                t.done.set()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=5)

@@ -1,0 +1,147 @@
+"""The ServerCore: the manager, the source, the current config, and what the handlers share.
+
+The config (from --model_name/--model_base_path, or --model_config_file) is applied as TF Serving
+applies it: the model list is replaced as a whole (models left out are unloaded), each model's
+version policy goes to the source, and version labels are set once their versions are AVAILABLE.
+With --model_config_file_poll_wait_seconds, the file is re-read on that period; labels that could
+not be applied yet (their version still loading) are applied on a later poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from serving import config as cfg
+from serving.errors import ServingError
+from serving.manager import AspiredVersionsManager, State
+from serving.metrics import Metrics
+from serving.servable import LoadError, Servable
+from serving.source import FileSystemSource
+
+log = logging.getLogger("serving")
+
+
+@dataclass(frozen=True)
+class Options:
+    tensor_content: bool = False
+    method_name_check: bool = False
+    warmup: bool = True
+    tags: tuple[str, ...] = ("serve",)
+
+
+class ServerCore:
+    def __init__(
+        self,
+        options: Options,
+        *,
+        poll_seconds: int = 1,
+        max_load_retries: int = 5,
+        retry_interval_s: float = 60.0,
+        allow_labels_for_unavailable: bool = False,
+        batching: cfg.Batching | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.options = options
+        self.metrics = metrics or Metrics()
+        self.manager = AspiredVersionsManager(
+            self._load,
+            max_load_retries=max_load_retries,
+            retry_interval_s=retry_interval_s,
+            allow_labels_for_unavailable=allow_labels_for_unavailable,
+            on_event=self._on_event,
+        )
+        self.source = FileSystemSource(self.manager, poll_seconds)
+        self.batcher = None
+        if batching is not None:
+            from serving.batching import BatchScheduler
+
+            self.batcher = BatchScheduler(batching, self.metrics)
+        self._config: Any = None
+        self._config_lock = threading.Lock()
+        self._pending_labels: dict[str, dict[str, int]] = {}
+
+    def _load(self, model: str, version: int, path: Path) -> Servable:
+        import time
+
+        from serving.warmup import replay
+
+        start = time.perf_counter()
+        try:
+            servable = Servable.load(model, version, path, self.options.tags)
+        except LoadError:
+            self.metrics.load_attempt(str(path), "error")
+            raise
+        self.metrics.load_attempt(str(path), "success")
+        self.metrics.load_latency(str(path), time.perf_counter() - start)
+        if self.options.warmup:
+            t = time.perf_counter()
+            try:
+                n = replay(servable)
+            except Exception:
+                servable.close()
+                raise
+            if n:
+                log.info(
+                    "%s version %d: replayed %d warmup records in %.2fs", model, version, n, time.perf_counter() - t
+                )
+                self.metrics.warmup_latency(str(path), time.perf_counter() - t)
+        return servable
+
+    def _on_event(self, kind: str, status: str, version: int, seconds: float) -> None:
+        # Loads and unloads are logged by the manager; labels waiting on a load are retried here.
+        if kind == "load" and status == "ok":
+            self._retry_pending_labels()
+
+    # -- config ----------------------------------------------------------------------------
+    def apply_config(self, config: Any) -> None:
+        """Replace the model list and labels. Raises ConfigError or ServingError (labels)."""
+        cfg.check_model_server_config(config)
+        with self._config_lock:
+            self._config = config
+            models = list(config.model_config_list.config)
+            self.source.set_models(models)
+            errors = []
+            for m in models:
+                try:
+                    self.manager.set_labels(m.name, dict(m.version_labels))
+                    self._pending_labels.pop(m.name, None)
+                except ServingError as e:
+                    self._pending_labels[m.name] = dict(m.version_labels)
+                    errors.append(e)
+            if errors:
+                raise errors[0]
+
+    def _retry_pending_labels(self) -> None:
+        with self._config_lock:
+            for name, labels in list(self._pending_labels.items()):
+                try:
+                    self.manager.set_labels(name, labels)
+                    log.info("labels of %s now %s", name, labels)
+                    del self._pending_labels[name]
+                except ServingError:
+                    pass
+
+    @property
+    def config(self) -> Any:
+        return self._config
+
+    def wait_for_initial_load(self, timeout: float) -> bool:
+        """Wait until every configured model has settled (versions AVAILABLE or failed)."""
+        names = [m.name for m in self._config.model_config_list.config] if self._config else []
+        return self.manager.wait_until(lambda: all(self.manager.settled(n) for n in names), timeout)
+
+    def available(self, model: str) -> list[int]:
+        try:
+            return [v.number for v in self.manager.status(model) if v.state == State.AVAILABLE]
+        except ServingError:
+            return []
+
+    def close(self) -> None:
+        self.source.stop()
+        if self.batcher is not None:
+            self.batcher.close()
+        self.manager.close()

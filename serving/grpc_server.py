@@ -1,0 +1,119 @@
+"""The gRPC front end: TF Serving's PredictionService and ModelService on their method paths, so the
+unmodified tensorflow_serving.apis stubs work against it. Max message sizes are INT32_MAX unless
+--grpc_channel_arguments says otherwise."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from serving.core import ServerCore
+from serving.errors import ServingError
+from serving.handlers.classify import classify
+from serving.handlers.metadata import metadata
+from serving.handlers.multi_inference import multi_inference
+from serving.handlers.predict import predict
+from serving.handlers.regress import regress
+from serving.handlers.reload import reload_config
+from serving.handlers.status import status
+
+log = logging.getLogger("serving")
+INT32_MAX = 2**31 - 1
+
+
+def _call(
+    core: ServerCore, api: str, handler: Callable[[ServerCore, Any], Any], request: Any, context: grpc.ServicerContext
+) -> Any:
+    start = time.perf_counter()
+    model = (
+        request.model_spec.name
+        if hasattr(request, "model_spec")
+        else (request.tasks[0].model_spec.name if getattr(request, "tasks", None) else "")
+    )
+    try:
+        response = handler(core, request)
+    except ServingError as e:
+        core.metrics.request(model, api, "GRPC", e.code.name, time.perf_counter() - start)
+        context.abort(e.code, e.message)
+    core.metrics.request(model, api, "GRPC", "OK", time.perf_counter() - start)
+    return response
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, core: ServerCore) -> None:
+        self.core = core
+
+    def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return _call(self.core, "predict", predict, request, context)
+
+    def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return _call(self.core, "classify", classify, request, context)
+
+    def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return _call(self.core, "regress", regress, request, context)
+
+    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return _call(self.core, "multi_inference", multi_inference, request, context)
+
+    def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return _call(self.core, "get_model_metadata", metadata, request, context)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, core: ServerCore) -> None:
+        self.core = core
+
+    def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return _call(self.core, "get_model_status", status, request, context)
+
+    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return _call(self.core, "reload_config", reload_config, request, context)
+
+
+def build(
+    core: ServerCore,
+    *,
+    bind: str,
+    port: int,
+    socket_path: str = "",
+    channel_args: list | None = None,
+    ssl_config: Any = None,
+    health: bool = False,
+    max_workers: int = 32,
+) -> tuple[grpc.Server, int, Any]:
+    options = dict([("grpc.max_receive_message_length", INT32_MAX), ("grpc.max_send_message_length", INT32_MAX)])
+    options.update(dict(channel_args or []))
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"), options=list(options.items())
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(core), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), server)
+    health_servicer = None
+    if health:
+        from grpc_health.v1 import health as grpc_health
+        from grpc_health.v1 import health_pb2_grpc
+
+        health_servicer = grpc_health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    address = f"[{bind}]:{port}" if ":" in bind else f"{bind}:{port}"
+    if ssl_config is not None:
+        root = ssl_config.custom_ca.encode() or None
+        creds = grpc.ssl_server_credentials(
+            [(ssl_config.server_key.encode(), ssl_config.server_cert.encode())],
+            root_certificates=root,
+            require_client_auth=ssl_config.client_verify,
+        )
+        bound = server.add_secure_port(address, creds)
+    else:
+        bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC to {address}")
+    if socket_path:
+        server.add_insecure_port(f"unix:{socket_path}")
+    return server, bound, health_servicer

@@ -1,0 +1,101 @@
+"""What every handler needs: resolving a ModelSpec to a held version, and running a signature."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import numpy as np
+
+from serving.errors import ServingError, failed_precondition, from_tf_error, invalid
+from serving.servable import DEFAULT_SIGNATURE, SignatureError
+from serving.tensors import dtype_name
+
+if TYPE_CHECKING:
+    from serving.core import ServerCore
+    from serving.manager import Version
+
+
+def spec_of(model_spec: Any) -> tuple[str, int | None, str | None]:
+    if not model_spec.name:
+        raise invalid("Missing ModelSpec: model_spec.name is empty")
+    which = model_spec.WhichOneof("version_choice")
+    if which == "version":
+        return model_spec.name, model_spec.version.value, None
+    if which == "version_label":
+        return model_spec.name, None, model_spec.version_label
+    return model_spec.name, None, None
+
+
+@contextmanager
+def held(core: ServerCore, model_spec: Any) -> Iterator[Version]:
+    name, version, label = spec_of(model_spec)
+    with core.manager.get(name, version, label) as v:
+        yield v
+
+
+def fill_spec(out: Any, v: Version, signature_name: str | None) -> None:
+    out.name = v.model
+    out.version.value = v.number
+    if signature_name is not None:
+        out.signature_name = signature_name
+
+
+def signature(v: Version, name: str) -> Any:
+    try:
+        return v.servable.signature(name or DEFAULT_SIGNATURE)
+    except SignatureError:
+        raise failed_precondition(f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.') from None
+
+
+def check_inputs(sig: Any, feeds: Mapping[str, np.ndarray], dtypes: Mapping[str, int]) -> None:
+    """Names and dtypes of the request's tensors against the signature's, naming the input."""
+    expected = sorted(sig.inputs)
+    for name in sorted(feeds):
+        if name not in sig.inputs:
+            raise invalid(
+                f"input tensor alias not found in signature: {name}. Inputs expected to be in the "
+                f"set {{{','.join(expected)}}}."
+            )
+    missing = [n for n in expected if n not in feeds]
+    if missing:
+        raise invalid(
+            f"input tensor alias not found in request: missing input {missing[0]!r}; the signature "
+            f"expects {{{','.join(expected)}}}"
+        )
+    for i, name in enumerate(expected):
+        want, got = sig.inputs[name].dtype, dtypes[name]
+        if want != got:
+            raise invalid(f"Expects arg[{i}] ({name!r}) to be {dtype_name(want)} but {dtype_name(got)} is provided")
+
+
+def run(
+    core: ServerCore,
+    v: Version,
+    signature_name: str,
+    feeds: Mapping[str, np.ndarray],
+    output_filter: Sequence[str] = (),
+) -> dict[str, np.ndarray]:
+    sig = signature(v, signature_name)
+    for o in output_filter:
+        if o not in sig.outputs:
+            raise invalid(
+                f"output tensor alias not found in signature: {o} Outputs expected to be in the set "
+                f"{{{','.join(sorted(sig.outputs))}}}."
+            )
+    if len(set(output_filter)) != len(output_filter):
+        raise invalid("duplicate output tensor alias in output_filter")
+    try:
+        if core.batcher is not None:
+            return core.batcher.run(v, signature_name or DEFAULT_SIGNATURE, feeds, tuple(output_filter))
+        return v.servable.run(signature_name or DEFAULT_SIGNATURE, feeds, tuple(output_filter))
+    except ServingError:
+        raise
+    except SignatureError as e:
+        raise invalid(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - TF errors carry their own canonical code
+        if hasattr(e, "error_code"):
+            raise from_tf_error(e) from None
+        raise ServingError(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}") from None

@@ -1,0 +1,102 @@
+"""The FileSystemSource: polls each model's base path and tells the manager which versions it aspires.
+
+Versions are the numeric child directories of the base path (`00000123` is 123; any other name,
+like the exporter's hidden staging directories, is ignored). The version policy picks the aspired
+ones: `latest { num_versions: N }` (the default, N = 1), `all`, or `specific { versions: ... }`.
+There is no completeness check, as in TF Serving: publish by rename.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from serving.manager import AspiredVersionsManager
+
+log = logging.getLogger("serving")
+
+
+def list_versions(base_path: Path) -> dict[int, Path]:
+    try:
+        entries = list(os.scandir(base_path))
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        log.warning("cannot list %s: %s", base_path, e)
+        return {}
+    found: dict[int, Path] = {}
+    for e in entries:
+        if e.name.isdigit() and e.is_dir():
+            number = int(e.name)
+            found.setdefault(number, Path(e.path))
+    return found
+
+
+def aspired_versions(model_config: Any, present: dict[int, Path]) -> dict[int, Path]:
+    policy = model_config.model_version_policy
+    kind = policy.WhichOneof("policy_choice")
+    if kind == "all":
+        return dict(present)
+    if kind == "specific":
+        return {v: present[v] for v in policy.specific.versions if v in present}
+    n = policy.latest.num_versions if kind == "latest" and policy.latest.num_versions > 0 else 1
+    return {v: present[v] for v in sorted(present)[-n:]}
+
+
+class FileSystemSource:
+    """Polls every `poll_seconds` (0: once) and calls `manager.set_aspired_versions` per model."""
+
+    def __init__(self, manager: AspiredVersionsManager, poll_seconds: int) -> None:
+        self._manager = manager
+        self._poll_seconds = poll_seconds
+        self._configs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._warned_missing: set[str] = set()
+
+    def set_models(self, model_configs: list[Any]) -> None:
+        """Replace the list of models to watch (models left out are unloaded), then poll at once."""
+        with self._lock:
+            old = set(self._configs)
+            self._configs = {m.name: m for m in model_configs}
+            removed = old - set(self._configs)
+        for name in removed:
+            log.info("model %s is no longer configured: unloading it", name)
+            self._manager.remove_model(name)
+        self.poll_once()
+
+    def poll_once(self) -> None:
+        with self._lock:
+            configs = list(self._configs.values())
+        for m in configs:
+            base = Path(m.base_path)
+            present = list_versions(base)
+            if not present and m.name not in self._warned_missing:
+                log.warning("no versions of %s found under %s", m.name, base)
+                self._warned_missing.add(m.name)
+            elif present:
+                self._warned_missing.discard(m.name)
+            self._manager.set_aspired_versions(m.name, aspired_versions(m, present))
+
+    def start(self) -> None:
+        if self._poll_seconds <= 0:
+            return
+        self._thread = threading.Thread(target=self._run, name="fs-source", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll_seconds):
+            try:
+                self.poll_once()
+            except Exception:
+                log.exception("file-system poll failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
