@@ -10,8 +10,14 @@ RUNS   ?= artifacts/runs
 SQL_URL ?= sqlite:///artifacts/penguins.db
 AS_OF  ?= 2024-01-08T00:00:00
 MODELS ?= models
+NAME   ?= penguins
+GRPC_PORT ?= 8500
+REST_PORT ?= 8501
+SERVER ?= 127.0.0.1:$(GRPC_PORT)
+IMAGE  ?= shipyard-serving:2.21.0
 
-.PHONY: help setup demo train train-sql penguins-db reproduce export test lint bench clean
+.PHONY: help setup demo train train-sql penguins-db reproduce export serve models-config promote canary rollback \
+	serve-docker test-docker test lint bench clean
 
 help:
 	@echo "make demo       set up, then train, export and publish the penguins model end to end (artifacts/demo)"
@@ -21,6 +27,9 @@ help:
 	@echo "make train-sql  train from that table as of AS_OF (default $(AS_OF))"
 	@echo "make reproduce  retrain the newest run from its snapshot and check its weights hash"
 	@echo "make export     export the newest run in $(RUNS) to $(MODELS)/<name>/<version>/"
+	@echo "make serve      serve $(MODELS) with the local server (gRPC $(GRPC_PORT), REST $(REST_PORT))"
+	@echo "make promote VERSION=N / make canary VERSION=N / make rollback   move the stable/canary labels"
+	@echo "make serve-docker  the same with the official TF Serving image (needs a Docker engine)"
 	@echo "make bench      run the benchmarks (table on stdout, JSON in artifacts/bench/)"
 	@echo "make lint       ruff"
 
@@ -54,6 +63,44 @@ export: setup
 	@latest=$$(ls -1d $(RUNS)/*/ 2>/dev/null | grep -v '/\.' | sort | tail -n 1); \
 	if [ -z "$$latest" ]; then echo "no run in $(RUNS): make train first" >&2; exit 2; fi; \
 	$(PY) -m export --run $$latest --model-base-path $(MODELS)
+
+models-config: setup
+	$(PY) -m serving.model_config write --model-base-path $(MODELS)
+
+serve: setup
+	@test -f $(MODELS)/models.config || $(PY) -m serving.model_config write --model-base-path $(MODELS)
+	$(PY) -m serving --port=$(GRPC_PORT) --rest_api_port=$(REST_PORT) --bind_address=127.0.0.1 \
+	  --model_config_file=$(MODELS)/models.config --model_config_file_poll_wait_seconds=5 \
+	  --monitoring_config_file=serving/configs/monitoring.config \
+	  --enable_batching --batching_parameters_file=serving/configs/batching.config
+
+promote: setup
+	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=N [NAME=$(NAME)] [MODELS=$(MODELS)]" >&2; exit 2; }
+	$(PY) -m serving.model_config label --model-base-path $(MODELS) --name $(NAME) --label stable \
+	  --version $(VERSION) --server $(SERVER)
+
+canary: setup
+	@test -n "$(VERSION)" || { echo "usage: make canary VERSION=N [NAME=$(NAME)] [MODELS=$(MODELS)]" >&2; exit 2; }
+	$(PY) -m serving.model_config label --model-base-path $(MODELS) --name $(NAME) --label canary \
+	  --version $(VERSION) --server $(SERVER)
+
+rollback: setup
+	$(PY) -m serving.model_config rollback --model-base-path $(MODELS) --name $(NAME) --server $(SERVER)
+
+# The official TF Serving image. The model base path is mounted at the same absolute path inside
+# the container, so the same models.config serves both servers.
+serve-docker: setup
+	@docker info >/dev/null 2>&1 || { echo "make serve-docker needs a running Docker engine; none answers here" \
+	  "(use make serve for the local server)" >&2; exit 1; }
+	@test -f $(MODELS)/models.config || $(PY) -m serving.model_config write --model-base-path $(MODELS)
+	docker build -f Dockerfile.serving -t $(IMAGE) .
+	docker run --rm -p $(GRPC_PORT):8500 -p $(REST_PORT):8501 -v "$(abspath $(MODELS)):$(abspath $(MODELS))" \
+	  $(IMAGE) --model_config_file=$(abspath $(MODELS))/models.config
+
+test-docker: setup
+	@docker info >/dev/null 2>&1 || { echo "make test-docker needs a running Docker engine; none answers here" >&2; \
+	  exit 1; }
+	$(PY) -m pytest tests/serving -k docker
 
 lint: setup
 	$(VENV)/bin/ruff check .

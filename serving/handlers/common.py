@@ -69,6 +69,15 @@ def check_inputs(sig: Any, feeds: Mapping[str, np.ndarray], dtypes: Mapping[str,
         want, got = sig.inputs[name].dtype, dtypes[name]
         if want != got:
             raise invalid(f"Expects arg[{i}] ({name!r}) to be {dtype_name(want)} but {dtype_name(got)} is provided")
+        shape = sig.inputs[name].tensor_shape
+        if not shape.unknown_rank:
+            dims = [d.size for d in shape.dim]
+            have = feeds[name].shape
+            if len(have) != len(dims) or any(d >= 0 and d != h for d, h in zip(dims, have, strict=False)):
+                raise invalid(
+                    f"input {name!r} has shape {list(have)}, but the signature expects "
+                    f"{[d if d >= 0 else -1 for d in dims]} (-1: any size)"
+                )
 
 
 def run(
@@ -93,7 +102,7 @@ def run(
         return v.servable.run(signature_name or DEFAULT_SIGNATURE, feeds, tuple(output_filter))
     except ServingError:
         raise
-    except SignatureError as e:
+    except (SignatureError, ValueError) as e:  # ValueError: a feed the session refuses
         raise invalid(str(e)) from None
     except Exception as e:  # noqa: BLE001 - TF errors carry their own canonical code
         if hasattr(e, "error_code"):

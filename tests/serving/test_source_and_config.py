@@ -1,0 +1,98 @@
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving import config as cfg
+from serving import flags
+from serving.source import aspired_versions, list_versions
+
+
+def _model(text):
+    c = model_server_config_pb2.ModelConfig()
+    text_format.Parse(text, c)
+    return c
+
+
+def test_versions_are_numeric_directories(tmp_path):
+    for name in ("1", "00000123", "7", ".staging-1-ab", "notes", "12abc"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "9").write_text("a file, not a version")
+    assert sorted(list_versions(tmp_path)) == [1, 7, 123]
+    assert list_versions(tmp_path / "missing") == {}
+
+
+def test_version_policies():
+    present = {v: Path(f"/m/{v}") for v in (1, 2, 5, 9)}
+    assert list(aspired_versions(_model('name: "m" base_path: "/m"'), present)) == [9]
+    assert sorted(
+        aspired_versions(_model('name: "m" model_version_policy { latest { num_versions: 2 } }'), present)
+    ) == [5, 9]
+    assert sorted(aspired_versions(_model('name: "m" model_version_policy { all {} }'), present)) == [1, 2, 5, 9]
+    specific = _model('name: "m" model_version_policy { specific { versions: 2 versions: 4 } }')
+    assert sorted(aspired_versions(specific, present)) == [2]
+
+
+def test_model_server_config_parsing(tmp_path):
+    p = tmp_path / "models.config"
+    p.write_text(
+        'model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" '
+        'version_labels { key: "stable" value: 1 } } }'
+    )
+    c = cfg.model_server_config(p)
+    assert c.model_config_list.config[0].version_labels["stable"] == 1
+    p.write_text('model_config_list { config { name: "a" base_path: "/a" }\n config { nme: "b" } }')
+    with pytest.raises(cfg.ConfigError, match=r"models.config.*2:"):
+        cfg.model_server_config(p)
+    p.write_text('model_config_list { config { name: "a" base_path: "/a" } config { name: "a" base_path: "/b" } }')
+    with pytest.raises(cfg.ConfigError, match="more than once"):
+        cfg.model_server_config(p)
+    p.write_text('model_config_list { config { name: "a" base_path: "/a" logging_config { } } }')
+    with pytest.raises(cfg.ConfigError, match="request-logger"):
+        cfg.model_server_config(p)
+
+
+def test_batching_and_monitoring_files(tmp_path):
+    b = tmp_path / "batching.config"
+    b.write_text(
+        "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 500 }\nallowed_batch_sizes: 4\n"
+        "allowed_batch_sizes: 8\n"
+    )
+    assert cfg.batching_parameters(b) == cfg.Batching(8, 500, 10, 4, (4, 8), False)
+    b.write_text("max_batch_size { value: 8 }\nallowed_batch_sizes: 4\n")
+    with pytest.raises(cfg.ConfigError, match="end with max_batch_size"):
+        cfg.batching_parameters(b)
+    assert cfg.batching_parameters(None) == cfg.Batching()
+    m = tmp_path / "monitoring.config"
+    m.write_text('prometheus_config { enable: true path: "/metrics" }')
+    assert cfg.monitoring(m) == cfg.Monitoring(True, "/metrics")
+
+
+def test_flags_have_tf_servings_names_and_defaults():
+    a = flags.parse(["--model_base_path=/models/m"])
+    assert (a.port, a.rest_api_port, a.model_name, a.file_system_poll_wait_seconds) == (8500, 0, "default", 1)
+    assert a.enable_model_warmup is True and a.enable_batching is False
+    assert a.model_config_file_poll_wait_seconds == 0 and a.saved_model_tags == "serve"
+    b = flags.parse(["--model_base_path", "/m", "--enable_batching", "--enable_model_warmup=false", "--port=9000"])
+    assert b.enable_batching is True and b.enable_model_warmup is False and b.port == 9000
+    assert flags.channel_arguments("grpc.max_receive_message_length=10,grpc.lb_policy_name=round_robin") == [
+        ("grpc.max_receive_message_length", 10),
+        ("grpc.lb_policy_name", "round_robin"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "phrase"),
+    [
+        (["--model_base_path=/m", "--tensorflow_session_parallelism=2"], "cannot honour"),
+        (["--model_base_path=/m", "--model_config_file=/c"], "cannot be used together"),
+        ([], "either --model_base_path"),
+        (["--model_base_path=/m", "--batching_parameters_file=/b"], "needs --enable_batching"),
+        (["--model_base_path=/m", "--enable_batching=maybe"], "expected true or false"),
+    ],
+)
+def test_flags_refused_with_a_message(argv, phrase, capsys):
+    with pytest.raises(SystemExit) as e:
+        flags.parse(argv)
+    assert e.value.code == 2 and phrase in capsys.readouterr().err
