@@ -1,0 +1,165 @@
+import threading
+import time
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from serving.batching import BatchScheduler
+from serving.config import Batching
+from serving.errors import ServingError
+from tests.fixtures.servers import start_local
+from tests.serving.conftest import copy_base
+from tests.serving.test_grpc_api import ROW, predict_request
+
+
+class BlockingServable:
+    """Doubles its input; the first run blocks until released, and every batch's size is recorded."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.batches = []
+
+    def run(self, signature, feeds, outputs=()):
+        self.batches.append(len(feeds["x"]))
+        self.started.set()
+        self.release.wait(30)
+        return {"y": feeds["x"] * 2}
+
+
+class V:
+    def __init__(self, servable):
+        self.servable = servable
+
+
+def submit(sched, v, values, results, errors):
+    def go():
+        try:
+            results[values[0]] = sched.run(v, "serving_default", {"x": np.array(values, dtype=np.float32)})["y"]
+        except ServingError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=go)
+    t.start()
+    return t
+
+
+def wait_until(cond, timeout=10):
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end
+        time.sleep(0.001)
+
+
+def test_queued_requests_merge_into_one_batch_and_a_full_queue_is_unavailable():
+    s = BatchScheduler(Batching(max_batch_size=4, batch_timeout_micros=0, max_enqueued_batches=1, num_batch_threads=1))
+    servable, results, errors = BlockingServable(), {}, []
+    v = V(servable)
+    try:
+        threads = [submit(s, v, [0.0], results, errors)]
+        assert servable.started.wait(10)  # the only batch thread is busy with the first request
+        threads += [submit(s, v, [float(i)], results, errors) for i in range(1, 5)]
+        wait_until(lambda: s._queued_rows == 4)
+        with pytest.raises(ServingError) as e:  # one batch's worth is queued: the queue is full
+            s.run(v, "serving_default", {"x": np.array([9.0], dtype=np.float32)})
+        assert e.value.code == grpc.StatusCode.UNAVAILABLE and "queue" in e.value.message
+        servable.release.set()
+        for t in threads:
+            t.join(10)
+        assert servable.batches == [1, 4]
+        assert errors == []
+        assert {k: v.tolist() for k, v in results.items()} == {float(i): [2.0 * i] for i in range(5)}
+    finally:
+        servable.release.set()
+        s.close()
+
+
+def test_batches_are_padded_to_allowed_sizes_and_split_back():
+    s = BatchScheduler(
+        Batching(
+            max_batch_size=8,
+            batch_timeout_micros=0,
+            max_enqueued_batches=4,
+            num_batch_threads=1,
+            allowed_batch_sizes=(4, 8),
+        )
+    )
+    servable, results, errors = BlockingServable(), {}, []
+    v = V(servable)
+    try:
+        first = submit(s, v, [100.0], results, errors)
+        assert servable.started.wait(10)
+        threads = [submit(s, v, [1.0, 2.0], results, errors), submit(s, v, [3.0], results, errors)]
+        wait_until(lambda: s._queued_rows == 3)
+        servable.release.set()
+        for t in [first, *threads]:
+            t.join(10)
+        assert servable.batches == [4, 4]  # 1 row padded to 4; 3 rows padded to 4
+        assert results[1.0].tolist() == [2.0, 4.0] and results[3.0].tolist() == [6.0]
+        assert results[100.0].tolist() == [200.0]
+    finally:
+        servable.release.set()
+        s.close()
+
+
+def test_a_request_larger_than_the_max_batch_is_invalid():
+    s = BatchScheduler(Batching(max_batch_size=2, num_batch_threads=1))
+    try:
+        with pytest.raises(ServingError) as e:
+            s.run(V(BlockingServable()), "serving_default", {"x": np.zeros(3, dtype=np.float32)})
+        assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        s.close()
+
+
+def test_server_batches_concurrent_requests_and_each_gets_its_own_answer(exported, tmp_path):
+    base = copy_base(exported, tmp_path / "models", {"penguins": [1]})
+    (tmp_path / "batching.config").write_text(
+        "max_batch_size { value: 16 }\nbatch_timeout_micros { value: 50000 }\nnum_batch_threads { value: 1 }\n"
+    )
+    (tmp_path / "monitoring.config").write_text('prometheus_config { enable: true path: "/metrics" }')
+    server = start_local(
+        [
+            f"--model_base_path={base / 'penguins'}",
+            "--model_name=penguins",
+            "--enable_batching",
+            f"--batching_parameters_file={tmp_path / 'batching.config'}",
+            f"--monitoring_config_file={tmp_path / 'monitoring.config'}",
+        ],
+        tmp_path,
+    )
+    try:
+        rows = [
+            dict(ROW, bill_length_mm=35.0 + i, flipper_length_mm=175.0 + 3 * i, island=isl)
+            for i, isl in enumerate(["Torgersen", "Biscoe", "Dream"] * 5 + ["Biscoe"])
+        ]
+        expected = tf.make_ndarray(
+            server.prediction().Predict(predict_request(rows), timeout=60).outputs["probabilities"]
+        )
+        got = {}
+        barrier = threading.Barrier(len(rows))
+
+        def one(i):
+            barrier.wait()
+            r = server.prediction().Predict(predict_request([rows[i]]), timeout=60)
+            got[i] = tf.make_ndarray(r.outputs["probabilities"])[0]
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(rows))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(got) == len(rows)
+        for i in range(len(rows)):
+            np.testing.assert_allclose(got[i], expected[i], atol=1e-6)
+        with urllib.request.urlopen(server.rest + "/metrics", timeout=30) as r:
+            text = r.read().decode()
+        count = float(text.split(":tensorflow:serving:batching_session:processed_batch_size_count ")[1].split()[0])
+        total = float(text.split(":tensorflow:serving:batching_session:processed_batch_size_sum ")[1].split()[0])
+        assert total == 16 + len(rows)  # every row went through the batcher exactly once
+        assert count < 1 + len(rows)  # fewer batches than requests: they were merged
+    finally:
+        server.stop()
