@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-BENCHMARKS = ["bench.train_throughput", "bench.export_time_size"]
+BENCHMARKS = ["bench.train_throughput", "bench.export_time_size", "bench.serving"]
 
 
 def _table(results: dict[str, dict]) -> str:

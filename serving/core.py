@@ -31,6 +31,9 @@ class Options:
     method_name_check: bool = False
     warmup: bool = True
     tags: tuple[str, ...] = ("serve",)
+    run_in_caller_thread: bool = True
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
 
 
 class ServerCore:
@@ -71,7 +74,15 @@ class ServerCore:
 
         start = time.perf_counter()
         try:
-            servable = Servable.load(model, version, path, self.options.tags)
+            servable = Servable.load(
+                model,
+                version,
+                path,
+                self.options.tags,
+                self.options.run_in_caller_thread,
+                self.options.intra_op_threads,
+                self.options.inter_op_threads,
+            )
         except LoadError:
             self.metrics.load_attempt(str(path), "error")
             raise

@@ -12,9 +12,7 @@ from collections.abc import Sequence
 
 TF_SERVING_FLAGS_NOT_SUPPORTED = {
     "--platform_config_file": "platform configs other than TensorFlow SavedModel",
-    "--tensorflow_session_parallelism": "session thread tuning",
-    "--tensorflow_intra_op_parallelism": "session thread tuning",
-    "--tensorflow_inter_op_parallelism": "session thread tuning",
+    "--tensorflow_session_parallelism": "the deprecated single parallelism setting",
     "--per_process_gpu_memory_fraction": "GPU memory settings",
     "--use_tflite_model": "TFLite models",
 }
@@ -78,6 +76,18 @@ def parser() -> argparse.ArgumentParser:
         False,
         "check that Classify/Regress signatures carry the classify/regress method names",
     )
+    a(
+        "--tensorflow_intra_op_parallelism",
+        type=int,
+        default=0,
+        help="threads within one op (0: TensorFlow's choice, the number of cores)",
+    )
+    a(
+        "--tensorflow_inter_op_parallelism",
+        type=int,
+        default=0,
+        help="threads running independent ops (0: TensorFlow's choice)",
+    )
     a("--max_num_load_retries", type=int, default=5, help="retries of a failed load before giving up")
     a("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between load retries")
     # Our own flags: TF Serving has none for these.
@@ -87,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
         help="[not in TF Serving] the address to bind (TF Serving binds all interfaces); the demo uses 127.0.0.1",
     )
     a("--grpc_max_workers", type=int, default=32, help="[not in TF Serving] gRPC worker threads")
+    flag(
+        "--session_run_in_caller_thread",
+        True,
+        "[not in TF Serving] run each request's graph in the request's thread rather than TF's inter-op pool "
+        "(faster for small graphs; set false for wide graphs whose independent ops should run in parallel)",
+    )
     return p
 
 

@@ -7,6 +7,7 @@ single value and a larger shape is broadcast, as TensorFlow does.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -79,16 +80,17 @@ def dtype_name(dt: int) -> str:
 
 
 def _shape(proto: Any) -> tuple[int, ...]:
-    if proto.tensor_shape.unknown_rank:
+    ts = proto.tensor_shape
+    if ts.unknown_rank:
         raise invalid("a request tensor must have a known shape")
-    return tuple(d.size for d in proto.tensor_shape.dim)
+    return tuple([d.size for d in ts.dim])
 
 
 def to_numpy(proto: Any, name: str = "") -> np.ndarray:
     dt = proto.dtype
     shape = _shape(proto)
-    n = int(np.prod(shape)) if shape else 1
-    if any(s < 0 for s in shape):
+    n = math.prod(shape)
+    if n < 0 or (n == 0 and min(shape, default=0) < 0):
         raise invalid(f"input {name!r}: negative dimension in shape {list(shape)}")
     if dt == DT_STRING:
         values = list(proto.string_val)

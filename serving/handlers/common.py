@@ -50,34 +50,53 @@ def signature(v: Version, name: str) -> Any:
         raise failed_precondition(f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.') from None
 
 
+def _expectations(sig: Any) -> tuple[list[str], dict[str, tuple[int, list[int] | None]]]:
+    """Input names, and each input's dtype and dims (None: unknown rank), read once per signature."""
+    expect = {
+        n: (t.dtype, None if t.tensor_shape.unknown_rank else [d.size for d in t.tensor_shape.dim])
+        for n, t in sig.inputs.items()
+    }
+    return sorted(expect), expect
+
+
+_EXPECT_CACHE: dict[int, tuple[Any, tuple[list[str], dict[str, tuple[int, list[int] | None]]]]] = {}
+
+
+def expectations(sig: Any) -> tuple[list[str], dict[str, tuple[int, list[int] | None]]]:
+    hit = _EXPECT_CACHE.get(id(sig))
+    if hit is not None and hit[0] is sig:
+        return hit[1]
+    value = _expectations(sig)
+    if len(_EXPECT_CACHE) > 4096:
+        _EXPECT_CACHE.clear()
+    _EXPECT_CACHE[id(sig)] = (sig, value)
+    return value
+
+
 def check_inputs(sig: Any, feeds: Mapping[str, np.ndarray], dtypes: Mapping[str, int]) -> None:
-    """Names and dtypes of the request's tensors against the signature's, naming the input."""
-    expected = sorted(sig.inputs)
-    for name in sorted(feeds):
-        if name not in sig.inputs:
-            raise invalid(
-                f"input tensor alias not found in signature: {name}. Inputs expected to be in the "
-                f"set {{{','.join(expected)}}}."
-            )
-    missing = [n for n in expected if n not in feeds]
-    if missing:
+    """Names, dtypes and shapes of the request's tensors against the signature's, naming the input."""
+    expected, expect = expectations(sig)
+    if len(feeds) != len(expected) or any(name not in expect for name in feeds):
+        for name in sorted(feeds):
+            if name not in expect:
+                raise invalid(
+                    f"input tensor alias not found in signature: {name}. Inputs expected to be in the "
+                    f"set {{{','.join(expected)}}}."
+                )
+        missing = [n for n in expected if n not in feeds]
         raise invalid(
             f"input tensor alias not found in request: missing input {missing[0]!r}; the signature "
             f"expects {{{','.join(expected)}}}"
         )
     for i, name in enumerate(expected):
-        want, got = sig.inputs[name].dtype, dtypes[name]
+        want, dims = expect[name]
+        got = dtypes[name]
         if want != got:
             raise invalid(f"Expects arg[{i}] ({name!r}) to be {dtype_name(want)} but {dtype_name(got)} is provided")
-        shape = sig.inputs[name].tensor_shape
-        if not shape.unknown_rank:
-            dims = [d.size for d in shape.dim]
+        if dims is not None:
             have = feeds[name].shape
-            if len(have) != len(dims) or any(d >= 0 and d != h for d, h in zip(dims, have, strict=False)):
-                raise invalid(
-                    f"input {name!r} has shape {list(have)}, but the signature expects "
-                    f"{[d if d >= 0 else -1 for d in dims]} (-1: any size)"
-                )
+            if len(have) != len(dims) or any(d >= 0 and d != h for d, h in zip(dims, have, strict=True)):
+                raise invalid(f"input {name!r} has shape {list(have)}, but the signature expects {dims} (-1: any size)")
 
 
 def run(
