@@ -109,14 +109,28 @@ class ServerCore:
 
     # -- config ----------------------------------------------------------------------------
     def apply_config(self, config: Any) -> None:
-        """Replace the model list and labels. Raises ConfigError or ServingError (labels)."""
+        """Replace the model list and labels. Raises ConfigError or ServingError (labels).
+
+        Labels whose versions are already AVAILABLE move first, before the model list changes: a
+        promotion's config both moves `stable` and drops the old version from the policy, and the
+        other order would leave a moment where `stable` names a version that is unloading."""
         cfg.check_model_server_config(config)
         with self._config_lock:
             self._config = config
             models = list(config.model_config_list.config)
+            moved = set()
+            for m in models:
+                try:
+                    self.manager.set_labels(m.name, dict(m.version_labels))
+                    moved.add(m.name)
+                except ServingError:
+                    pass  # a version still to load: set below, or once it is AVAILABLE
             self.source.set_models(models)
             errors = []
             for m in models:
+                if m.name in moved:
+                    self._pending_labels.pop(m.name, None)
+                    continue
                 try:
                     self.manager.set_labels(m.name, dict(m.version_labels))
                     self._pending_labels.pop(m.name, None)
