@@ -16,7 +16,7 @@ REST_PORT ?= 8501
 SERVER ?= 127.0.0.1:$(GRPC_PORT)
 IMAGE  ?= shipyard-serving:2.21.0
 
-.PHONY: help setup demo train train-sql penguins-db reproduce export serve models-config promote canary rollback \
+.PHONY: help setup protos demo train train-sql penguins-db reproduce export serve models-config promote canary rollback \
 	serve-docker test-docker test lint bench clean
 
 help:
@@ -35,12 +35,19 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): requirements/lock.txt pyproject.toml
+$(STAMP): requirements/lock.txt pyproject.toml client_sdk/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . -e client_sdk
 	@touch $@
+
+# Regenerate the committed protobuf modules (a test fails when they are stale).
+protos: setup
+	$(PY) -m grpc_tools.protoc -I client_sdk/protos --python_out=client_sdk/src --pyi_out=client_sdk/src \
+	  client_sdk/protos/shipyard_client/_proto/tf_types.proto client_sdk/protos/shipyard_client/_proto/serving_apis.proto
+	$(PY) -m grpc_tools.protoc -I serving/protos --python_out=serving/_proto --pyi_out=serving/_proto \
+	  serving/protos/shipyard_serving_configs.proto
 
 demo: setup
 	PY=$(PY) bash scripts/demo.sh
@@ -105,9 +112,11 @@ test-docker: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	cd client_sdk && ../$(VENV)/bin/mypy
 
 test: setup
 	$(VENV)/bin/ruff check .
+	cd client_sdk && ../$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 bench: setup

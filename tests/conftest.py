@@ -1,9 +1,12 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.tf1_models import build_tf1_model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -72,3 +75,25 @@ def penguins_worse_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def body_mass_run(tmp_path_factory):
     return _train(tmp_path_factory, spec_text("penguins_body_mass.toml", epochs=4))
+
+
+@pytest.fixture(scope="session")
+def exported(penguins_run, penguins_run_other_seed, body_mass_run, tmp_path_factory):
+    """A pristine model base path: penguins v1 and v2 (another seed), penguins_body_mass v1, and the
+    TF1-era model as tf1 v1. Tests copy it before changing anything."""
+    from export.pipeline import export_run
+
+    base = tmp_path_factory.mktemp("exported")
+    export_run(penguins_run.path, base)
+    export_run(penguins_run_other_seed.path, base, force=True)
+    export_run(body_mass_run.path, base)
+    build_tf1_model(base / "tf1" / "1")
+    return base
+
+
+def copy_base(exported: Path, dest: Path, keep: dict[str, list[int]]) -> Path:
+    """A fresh model base path with only the given versions."""
+    for name, versions in keep.items():
+        for v in versions:
+            shutil.copytree(exported / name / str(v), dest / name / str(v))
+    return dest

@@ -1,33 +1,9 @@
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import copy_base  # noqa: F401 - re-exported for the serving tests
 from tests.fixtures.servers import docker_unavailable_reason, start_docker, start_local
-from tests.fixtures.tf1_models import build_tf1_model
-
-
-@pytest.fixture(scope="session")
-def exported(penguins_run, penguins_run_other_seed, body_mass_run, tmp_path_factory):
-    """A pristine model base path: penguins v1 and v2 (another seed), penguins_body_mass v1, and the
-    TF1-era model as tf1 v1. Tests copy it before changing anything."""
-    from export.pipeline import export_run
-
-    base = tmp_path_factory.mktemp("exported")
-    export_run(penguins_run.path, base)
-    export_run(penguins_run_other_seed.path, base, force=True)
-    export_run(body_mass_run.path, base)
-    build_tf1_model(base / "tf1" / "1")
-    return base
-
-
-def copy_base(exported: Path, dest: Path, keep: dict[str, list[int]]) -> Path:
-    """A fresh model base path with only the given versions."""
-    for name, versions in keep.items():
-        for v in versions:
-            shutil.copytree(exported / name / str(v), dest / name / str(v))
-    return dest
-
 
 BACKENDS = ["local", "docker"]
 

@@ -1,0 +1,66 @@
+"""shipyard_client: a thin, typed Python SDK for TF Serving's gRPC API, without TensorFlow.
+
+from shipyard_client import Client
+with Client("127.0.0.1:8500") as client:
+    result = client.predict("penguins", {"island": ["Dream"], "bill_length_mm": [46.5], ...})
+    print(result["classes"], result.version)
+"""
+
+from shipyard_client._async_client import AsyncClient
+from shipyard_client._client import Client
+from shipyard_client._errors import (
+    CancelledError,
+    DeadlineExceededError,
+    EncodingError,
+    FailedPreconditionError,
+    InvalidInputError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    ServerError,
+    ShipyardError,
+    UnauthenticatedError,
+    UnavailableError,
+    UnimplementedError,
+)
+from shipyard_client._retry import NO_RETRY, RetryPolicy
+from shipyard_client._tensors import decode, encode
+from shipyard_client._types import (
+    ClassifyResult,
+    ModelMetadata,
+    PredictResult,
+    RegressResult,
+    Signature,
+    TensorSpec,
+    VersionStatus,
+)
+
+__all__ = [
+    "NO_RETRY",
+    "AsyncClient",
+    "CancelledError",
+    "ClassifyResult",
+    "Client",
+    "DeadlineExceededError",
+    "EncodingError",
+    "FailedPreconditionError",
+    "InvalidInputError",
+    "ModelMetadata",
+    "ModelNotFoundError",
+    "PermissionDeniedError",
+    "PredictResult",
+    "RegressResult",
+    "ResourceExhaustedError",
+    "RetryPolicy",
+    "ServerError",
+    "ShipyardError",
+    "Signature",
+    "TensorSpec",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "UnimplementedError",
+    "VersionStatus",
+    "decode",
+    "encode",
+]
+__version__ = "0.1.0"

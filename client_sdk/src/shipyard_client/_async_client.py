@@ -1,0 +1,192 @@
+"""The asyncio twin of Client (grpc.aio): the same methods, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from shipyard_client import _base as b
+from shipyard_client._errors import FailedPreconditionError, ModelNotFoundError, UnavailableError
+from shipyard_client._proto import serving_apis_pb2 as sp
+from shipyard_client._retry import RetryPolicy
+from shipyard_client._types import ClassifyResult, ModelMetadata, PredictResult, RegressResult, VersionStatus
+
+
+class AsyncClient:
+    """See Client for the arguments; use `async with AsyncClient(...) as c: await c.predict(...)`."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = 10.0,
+        retry: RetryPolicy | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        compression: grpc.Compression | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+        interceptors: Sequence[Any] = (),
+        validate: bool = False,
+        decode_strings: bool = False,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.metadata = tuple(metadata)
+        self.validate = validate
+        self.decode_strings = decode_strings
+        opts = b.channel_options(self.retry, options)
+        if credentials is not None:
+            self._channel = grpc.aio.secure_channel(
+                target, credentials, options=opts, compression=compression, interceptors=list(interceptors) or None
+            )
+        else:
+            self._channel = grpc.aio.insecure_channel(
+                target, options=opts, compression=compression, interceptors=list(interceptors) or None
+            )
+        self._stubs = {
+            path: self._channel.unary_unary(
+                path, request_serializer=req.SerializeToString, response_deserializer=resp.FromString
+            )
+            for path, (req, resp) in b.METHODS.items()
+        }
+        self._signatures: dict[tuple[str, int | None, str | None, str], Any] = {}
+
+    async def _call(self, path: str, request: Any, target: b.Target, timeout: b.Timeout) -> Any:
+        t = self.timeout if isinstance(timeout, b._Default) else timeout
+        deadline = time.monotonic() + self.retry.deadline
+        delays = self.retry.delays()
+        while True:
+            try:
+                return await self._stubs[path](request, timeout=t, metadata=self.metadata or None)
+            except grpc.RpcError as e:
+                err = b.to_error(e, target)
+                if not isinstance(err, UnavailableError):
+                    raise err from None
+                delay = next(delays, None)
+                if delay is None or time.monotonic() + delay > deadline:
+                    raise err from None
+                b.log.warning("%s unavailable (%s); retrying in %.2fs", self.target, err.message, delay)
+                await asyncio.sleep(delay)
+
+    async def _signature(self, target: b.Target) -> Any:
+        key = (target.model, target.version, target.label, target.signature)
+        if key not in self._signatures:
+            meta = await self.metadata_of(target.model, version=target.version, label=target.label)
+            sig = meta.signatures.get(target.signature)
+            if sig is None:
+                raise FailedPreconditionError(
+                    f"model {target.model} has no signature {target.signature!r}; it has {sorted(meta.signatures)}",
+                    model=target.model,
+                )
+            self._signatures[key] = sig
+        return self._signatures[key]
+
+    async def predict(
+        self,
+        model: str,
+        inputs: Mapping[str, Any] | Any,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str = b.DEFAULT_SIGNATURE,
+        output_filter: Sequence[str] | None = None,
+        batch_size: int | None = None,
+        timeout: b.Timeout = b.DEFAULT,
+    ) -> PredictResult:
+        target = b.Target(model, version, label, signature)
+        arrays = b.normalize_inputs(inputs)
+        if self.validate:
+            arrays = b.validate(arrays, await self._signature(target), target)
+        parts = []
+        for part in b.chunks(arrays, batch_size):
+            resp = await self._call(b.PREDICT, b.predict_request(target, part, output_filter), target, timeout)
+            parts.append(b.predict_result(resp, self.decode_strings))
+        return b.merge_results(parts)
+
+    async def classify(
+        self,
+        model: str,
+        examples: Any,
+        *,
+        context: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str = b.CLASSIFY_SIGNATURE,
+        timeout: b.Timeout = b.DEFAULT,
+    ) -> ClassifyResult:
+        target = b.Target(model, version, label, signature)
+        req = sp.ClassificationRequest()
+        target.spec(req.model_spec)
+        b.example_input(examples, context, req.input)
+        return b.classify_result(await self._call(b.CLASSIFY, req, target, timeout))
+
+    async def regress(
+        self,
+        model: str,
+        examples: Any,
+        *,
+        context: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str = b.REGRESS_SIGNATURE,
+        timeout: b.Timeout = b.DEFAULT,
+    ) -> RegressResult:
+        target = b.Target(model, version, label, signature)
+        req = sp.RegressionRequest()
+        target.spec(req.model_spec)
+        b.example_input(examples, context, req.input)
+        return b.regress_result(await self._call(b.REGRESS, req, target, timeout))
+
+    async def metadata_of(
+        self, model: str, *, version: int | None = None, label: str | None = None, timeout: b.Timeout = b.DEFAULT
+    ) -> ModelMetadata:
+        target = b.Target(model, version, label)
+        req = sp.GetModelMetadataRequest(metadata_field=["signature_def"])
+        target.spec(req.model_spec)
+        return b.metadata_result(await self._call(b.METADATA, req, target, timeout))
+
+    async def status(
+        self, model: str, version: int | None = None, *, timeout: b.Timeout = b.DEFAULT
+    ) -> list[VersionStatus]:
+        target = b.Target(model, version)
+        req = sp.GetModelStatusRequest()
+        target.spec(req.model_spec)
+        return b.status_result(await self._call(b.STATUS, req, target, timeout))
+
+    async def wait_until_ready(self, model: str, timeout: float = 60.0, *, version: int | None = None) -> VersionStatus:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                ready = [
+                    s for s in await self.status(model, version, timeout=min(5.0, timeout)) if s.state == "AVAILABLE"
+                ]
+                if ready:
+                    return max(ready, key=lambda s: s.version)
+                last = "no version AVAILABLE yet"
+            except (UnavailableError, ModelNotFoundError) as e:
+                last = str(e)
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"{model} not ready at {self.target} after {timeout:.0f}s ({last})")
+
+    async def reload_config(self, config: str | sp.ModelServerConfig, *, timeout: b.Timeout = b.DEFAULT) -> None:
+        resp = await self._call(b.RELOAD, b.reload_request(config), b.Target("(config)"), timeout)
+        if resp.status.error_code:
+            from shipyard_client._errors import error_for
+
+            raise error_for(grpc.StatusCode.UNKNOWN, resp.status.error_message)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,262 @@
+"""What Client and AsyncClient share: channel settings, requests, responses, validation.
+
+The gRPC method paths are TF Serving's (`/tensorflow.serving.PredictionService/Predict`, ...); the
+messages are the SDK's own (same field numbers, another proto package), so the bytes on the wire
+are TF Serving's and nothing clashes with TensorFlow's protos in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import grpc
+import numpy as np
+
+from shipyard_client._errors import ShipyardError, error_for
+from shipyard_client._examples import to_examples
+from shipyard_client._proto import serving_apis_pb2 as sp
+from shipyard_client._proto import tf_types_pb2 as tfp
+from shipyard_client._retry import RetryPolicy
+from shipyard_client._tensors import decode, dtype_name, encode, tf_dtype
+from shipyard_client._types import (
+    ClassifyResult,
+    ModelMetadata,
+    PredictResult,
+    RegressResult,
+    Signature,
+    TensorSpec,
+    VersionStatus,
+)
+
+log = logging.getLogger("shipyard_client")
+
+PREDICT: Final = "/tensorflow.serving.PredictionService/Predict"
+CLASSIFY: Final = "/tensorflow.serving.PredictionService/Classify"
+REGRESS: Final = "/tensorflow.serving.PredictionService/Regress"
+METADATA: Final = "/tensorflow.serving.PredictionService/GetModelMetadata"
+STATUS: Final = "/tensorflow.serving.ModelService/GetModelStatus"
+RELOAD: Final = "/tensorflow.serving.ModelService/HandleReloadConfigRequest"
+SIGNATURE_DEF_MAP_URL: Final = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
+
+DEFAULT_SIGNATURE: Final = "serving_default"
+CLASSIFY_SIGNATURE: Final = "classification"  # what `python -m export` writes
+REGRESS_SIGNATURE: Final = "regression"
+
+METHODS: Final[dict[str, tuple[Any, Any]]] = {
+    PREDICT: (sp.PredictRequest, sp.PredictResponse),
+    CLASSIFY: (sp.ClassificationRequest, sp.ClassificationResponse),
+    REGRESS: (sp.RegressionRequest, sp.RegressionResponse),
+    METADATA: (sp.GetModelMetadataRequest, sp.GetModelMetadataResponse),
+    STATUS: (sp.GetModelStatusRequest, sp.GetModelStatusResponse),
+    RELOAD: (sp.ReloadConfigRequest, sp.ReloadConfigResponse),
+}
+
+
+class _Default:
+    """The sentinel for "use the client's default" (timeouts)."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Final = _Default()
+Timeout = float | None | _Default
+
+STATE_NAMES: Final = {v: k for k, v in sp.ModelVersionStatus.State.items()}
+_NP_NAMES: Final = {"half": "float16", "float": "float32", "double": "float64", "string": "string"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which model a call goes to."""
+
+    model: str
+    version: int | None = None
+    label: str | None = None
+    signature: str = ""
+
+    def spec(self, into: sp.ModelSpec) -> sp.ModelSpec:
+        if not self.model:
+            raise ValueError("model must be a non-empty name")
+        if self.version is not None and self.label is not None:
+            raise ValueError("give version or label, not both")
+        into.name = self.model
+        if self.version is not None:
+            into.version.value = int(self.version)
+        elif self.label is not None:
+            into.version_label = self.label
+        if self.signature:
+            into.signature_name = self.signature
+        return into
+
+
+def channel_options(retry: RetryPolicy, options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    merged: dict[str, Any] = {
+        "grpc.max_send_message_length": -1,  # unlimited: large batches are the caller's business
+        "grpc.max_receive_message_length": -1,
+        "grpc.enable_retries": 1 if retry.max_attempts > 1 else 0,
+        "grpc.service_config": retry.service_config_json(),
+    }
+    merged.update(dict(options))
+    return list(merged.items())
+
+
+def to_error(e: grpc.RpcError, target: Target) -> ShipyardError:
+    code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
+    details = e.details() if hasattr(e, "details") else str(e)
+    return error_for(code, details or code.name, target.model, target.version, target.label)
+
+
+# -- inputs ------------------------------------------------------------------------------------
+def normalize_inputs(inputs: Any) -> dict[str, np.ndarray]:
+    """A mapping of name -> array-like, or a pandas DataFrame (each column an input)."""
+    if type(inputs).__module__.startswith("pandas"):
+        out = {}
+        for c in inputs.columns:
+            col = inputs[c]
+            kind = getattr(col.dtype, "kind", "O")
+            out[str(c)] = col.to_numpy() if kind in "biufc" else col.to_numpy(dtype=object)
+        return out
+    if not isinstance(inputs, Mapping):
+        raise TypeError(
+            f"inputs must be a mapping of input names to arrays, or a pandas DataFrame; got {type(inputs).__name__}"
+        )
+    return {str(k): v if isinstance(v, np.ndarray) else np.asarray(v) for k, v in inputs.items()}
+
+
+def chunks(inputs: dict[str, np.ndarray], batch_size: int | None) -> list[dict[str, np.ndarray]]:
+    if batch_size is None:
+        return [inputs]
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    sizes = {len(v) if v.ndim else 1 for v in inputs.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"with batch_size, every input needs the same number of rows; got sizes {sorted(sizes)}")
+    (n,) = sizes
+    return [{k: v[i : i + batch_size] for k, v in inputs.items()} for i in range(0, n, batch_size)] or [inputs]
+
+
+def validate(inputs: Mapping[str, np.ndarray], signature: Signature, target: Target) -> dict[str, np.ndarray]:
+    """Check inputs against the signature before the call, naming the input: unknown, missing, or of a
+    dtype that cannot become the signature's. Numbers of the same kind are cast (float64 to float32,
+    int to float, ...: numpy's "same_kind" rule); anything else is refused."""
+    from shipyard_client._errors import InvalidInputError
+
+    def fail(msg: str) -> InvalidInputError:
+        return InvalidInputError(msg, model=target.model, version=target.version, label=target.label)
+
+    for name in inputs:
+        if name not in signature.inputs:
+            raise fail(f"unknown input {name!r}; signature {signature.name!r} takes {sorted(signature.inputs)}")
+    for name in signature.inputs:
+        if name not in inputs:
+            raise fail(f"missing input {name!r}; signature {signature.name!r} takes {sorted(signature.inputs)}")
+    out = {}
+    for name, value in inputs.items():
+        want = signature.inputs[name].dtype
+        got = dtype_name(tf_dtype(value, name))
+        got = _NP_NAMES.get(got, got)
+        if want == got:
+            out[name] = value
+        elif want != "string" and got != "string" and np.can_cast(value.dtype, np.dtype(want), "same_kind"):
+            out[name] = value.astype(want)
+        else:
+            raise fail(f"input {name!r} has dtype {got}; signature {signature.name!r} expects {want}")
+    return out
+
+
+# -- requests and responses -----------------------------------------------------------------------
+def predict_request(
+    target: Target, inputs: Mapping[str, np.ndarray], output_filter: Sequence[str] | None
+) -> sp.PredictRequest:
+    req = sp.PredictRequest()
+    target.spec(req.model_spec)
+    for name, value in inputs.items():
+        encode(value, name, into=req.inputs[name])
+    if output_filter:
+        req.output_filter.extend(output_filter)
+    return req
+
+
+def predict_result(resp: sp.PredictResponse, decode_strings: bool) -> PredictResult:
+    outputs = {k: decode(v, decode_strings=decode_strings) for k, v in resp.outputs.items()}
+    return PredictResult(outputs, resp.model_spec.name, resp.model_spec.version.value, resp.model_spec.signature_name)
+
+
+def merge_results(parts: list[PredictResult]) -> PredictResult:
+    if len(parts) == 1:
+        return parts[0]
+    outputs = {k: np.concatenate([p.outputs[k] for p in parts], axis=0) for k in parts[0].outputs}
+    versions = tuple(dict.fromkeys(p.version for p in parts))
+    return PredictResult(outputs, parts[0].model, parts[0].version, parts[0].signature, versions)
+
+
+def example_input(examples: Any, context: Mapping[str, Any] | None, into: sp.Input) -> None:
+    from shipyard_client._examples import to_example
+
+    exs = to_examples(examples)
+    if context is not None:
+        into.example_list_with_context.context.CopyFrom(to_example(context))
+        into.example_list_with_context.examples.extend(exs)
+    else:
+        into.example_list.examples.extend(exs)
+
+
+def classify_result(resp: sp.ClassificationResponse) -> ClassifyResult:
+    rows = resp.result.classifications
+    k = max((len(r.classes) for r in rows), default=0)
+    labels = np.array([[c.label for c in r.classes] for r in rows], dtype=object).reshape(len(rows), k)
+    scores = np.array([[c.score for c in r.classes] for r in rows], dtype=np.float32).reshape(len(rows), k)
+    return ClassifyResult(labels, scores, resp.model_spec.name, resp.model_spec.version.value)
+
+
+def regress_result(resp: sp.RegressionResponse) -> RegressResult:
+    values = np.array([r.value for r in resp.result.regressions], dtype=np.float32)
+    return RegressResult(values, resp.model_spec.name, resp.model_spec.version.value)
+
+
+def _spec(info: tfp.TensorInfo, name: str) -> TensorSpec:
+    dt = dtype_name(info.dtype)
+    shape = None if info.tensor_shape.unknown_rank else tuple(d.size for d in info.tensor_shape.dim)
+    return TensorSpec(name, _NP_NAMES.get(dt, dt), shape)
+
+
+def metadata_result(resp: sp.GetModelMetadataResponse) -> ModelMetadata:
+    any_ = resp.metadata["signature_def"]
+    if any_.type_url.rsplit("/", 1)[-1] != "tensorflow.serving.SignatureDefMap":
+        raise ShipyardError(f"unexpected metadata type {any_.type_url!r}")
+    sigs = sp.SignatureDefMap()
+    sigs.ParseFromString(any_.value)  # our own message type: parse the bytes rather than Unpack
+    out = {
+        name: Signature(
+            name,
+            s.method_name,
+            {k: _spec(v, k) for k, v in sorted(s.inputs.items())},
+            {k: _spec(v, k) for k, v in sorted(s.outputs.items())},
+        )
+        for name, s in sorted(sigs.signature_def.items())
+        if not name.startswith("__")
+    }
+    return ModelMetadata(resp.model_spec.name, resp.model_spec.version.value, out)
+
+
+def status_result(resp: sp.GetModelStatusResponse) -> list[VersionStatus]:
+    return [
+        VersionStatus(s.version, STATE_NAMES.get(s.state, str(s.state)), s.status.error_code, s.status.error_message)
+        for s in resp.model_version_status
+    ]
+
+
+def reload_request(config: str | sp.ModelServerConfig) -> sp.ReloadConfigRequest:
+    """From a ModelServerConfig, or its text format (as in a models.config file)."""
+    from google.protobuf import text_format
+
+    req = sp.ReloadConfigRequest()
+    if isinstance(config, str):
+        text_format.Parse(config, req.config)
+    else:
+        req.config.CopyFrom(config)
+    return req

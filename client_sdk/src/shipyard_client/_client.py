@@ -1,0 +1,216 @@
+"""The synchronous Client: one gRPC channel per client, reused by every call; a context manager.
+
+>>> with Client("127.0.0.1:8500") as c:                        # doctest: +SKIP
+...     r = c.predict("penguins", {"island": ["Dream"], ...})
+...     r["classes"], r.version
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+
+from shipyard_client import _base as b
+from shipyard_client._errors import UnavailableError
+from shipyard_client._proto import serving_apis_pb2 as sp
+from shipyard_client._retry import RetryPolicy
+from shipyard_client._types import ClassifyResult, ModelMetadata, PredictResult, RegressResult, VersionStatus
+
+
+class Client:
+    """A typed client for TF Serving's gRPC API.
+
+    target: "host:port" (or any gRPC target, e.g. "dns:///name:8500", "unix:/path").
+    timeout: seconds per call (None: no deadline); each method takes `timeout=` to override.
+    retry: retries of UNAVAILABLE (see RetryPolicy); RetryPolicy(max_attempts=1) turns them off.
+    credentials: grpc.ChannelCredentials for TLS (or root_certificates/private_key/certificate_chain).
+    metadata: headers sent with every call (e.g. auth). compression: grpc.Compression.
+    options: extra gRPC channel options. interceptors: grpc client interceptors (tracing, metrics, auth).
+    validate: check inputs against the model's signature (fetched once and cached) before each call.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = 10.0,
+        retry: RetryPolicy | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        compression: grpc.Compression | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+        interceptors: Sequence[Any] = (),
+        validate: bool = False,
+        decode_strings: bool = False,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.metadata = tuple(metadata)
+        self.validate = validate
+        self.decode_strings = decode_strings
+        opts = b.channel_options(self.retry, options)
+        if credentials is None and (root_certificates or private_key or certificate_chain):
+            credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+        if credentials is not None:
+            channel = grpc.secure_channel(target, credentials, options=opts, compression=compression)
+        else:
+            channel = grpc.insecure_channel(target, options=opts, compression=compression)
+        self._raw_channel = channel
+        self._channel = grpc.intercept_channel(channel, *interceptors) if interceptors else channel
+        self._stubs = {
+            path: self._channel.unary_unary(
+                path, request_serializer=req.SerializeToString, response_deserializer=resp.FromString
+            )
+            for path, (req, resp) in b.METHODS.items()
+        }
+        self._signatures: dict[tuple[str, int | None, str | None, str], Any] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _call(self, path: str, request: Any, target: b.Target, timeout: b.Timeout) -> Any:
+        t = self.timeout if isinstance(timeout, b._Default) else timeout
+        deadline = time.monotonic() + self.retry.deadline
+        delays = self.retry.delays()
+        while True:
+            try:
+                return self._stubs[path](request, timeout=t, metadata=self.metadata or None)
+            except grpc.RpcError as e:
+                err = b.to_error(e, target)
+                if not isinstance(err, UnavailableError):
+                    raise err from None
+                delay = next(delays, None)
+                if delay is None or time.monotonic() + delay > deadline:
+                    raise err from None
+                b.log.warning("%s unavailable (%s); retrying in %.2fs", self.target, err.message, delay)
+                time.sleep(delay)
+
+    def _signature(self, target: b.Target) -> Any:
+        key = (target.model, target.version, target.label, target.signature)
+        if key not in self._signatures:
+            meta = self.metadata_of(target.model, version=target.version, label=target.label)
+            sig = meta.signatures.get(target.signature)
+            if sig is None:
+                from shipyard_client._errors import FailedPreconditionError
+
+                raise FailedPreconditionError(
+                    f"model {target.model} has no signature {target.signature!r}; it has {sorted(meta.signatures)}",
+                    model=target.model,
+                )
+            self._signatures[key] = sig
+        return self._signatures[key]
+
+    # -- the API ---------------------------------------------------------------------------------
+    def predict(
+        self,
+        model: str,
+        inputs: Mapping[str, Any] | Any,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str = b.DEFAULT_SIGNATURE,
+        output_filter: Sequence[str] | None = None,
+        batch_size: int | None = None,
+        timeout: b.Timeout = b.DEFAULT,
+    ) -> PredictResult:
+        """Run a signature on named inputs (a mapping of arrays, or a DataFrame whose columns are inputs).
+        With `batch_size`, rows are sent in chunks and the outputs concatenated in order."""
+        target = b.Target(model, version, label, signature)
+        arrays = b.normalize_inputs(inputs)
+        if self.validate:
+            arrays = b.validate(arrays, self._signature(target), target)
+        parts = []
+        for part in b.chunks(arrays, batch_size):
+            resp = self._call(b.PREDICT, b.predict_request(target, part, output_filter), target, timeout)
+            parts.append(b.predict_result(resp, self.decode_strings))
+        return b.merge_results(parts)
+
+    def classify(
+        self,
+        model: str,
+        examples: Any,
+        *,
+        context: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str = b.CLASSIFY_SIGNATURE,
+        timeout: b.Timeout = b.DEFAULT,
+    ) -> ClassifyResult:
+        """Classify rows (dicts or a DataFrame), sent as tf.Example. The default signature is the one
+        `python -m export` writes ("classification")."""
+        target = b.Target(model, version, label, signature)
+        req = sp.ClassificationRequest()
+        target.spec(req.model_spec)
+        b.example_input(examples, context, req.input)
+        return b.classify_result(self._call(b.CLASSIFY, req, target, timeout))
+
+    def regress(
+        self,
+        model: str,
+        examples: Any,
+        *,
+        context: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str = b.REGRESS_SIGNATURE,
+        timeout: b.Timeout = b.DEFAULT,
+    ) -> RegressResult:
+        target = b.Target(model, version, label, signature)
+        req = sp.RegressionRequest()
+        target.spec(req.model_spec)
+        b.example_input(examples, context, req.input)
+        return b.regress_result(self._call(b.REGRESS, req, target, timeout))
+
+    def metadata_of(
+        self, model: str, *, version: int | None = None, label: str | None = None, timeout: b.Timeout = b.DEFAULT
+    ) -> ModelMetadata:
+        """The model's signatures: input and output names, dtypes and shapes."""
+        target = b.Target(model, version, label)
+        req = sp.GetModelMetadataRequest(metadata_field=["signature_def"])
+        target.spec(req.model_spec)
+        return b.metadata_result(self._call(b.METADATA, req, target, timeout))
+
+    def status(self, model: str, version: int | None = None, *, timeout: b.Timeout = b.DEFAULT) -> list[VersionStatus]:
+        target = b.Target(model, version)
+        req = sp.GetModelStatusRequest()
+        target.spec(req.model_spec)
+        return b.status_result(self._call(b.STATUS, req, target, timeout))
+
+    def wait_until_ready(self, model: str, timeout: float = 60.0, *, version: int | None = None) -> VersionStatus:
+        """Block until a version of the model (or the given one) is AVAILABLE; TimeoutError otherwise."""
+        from shipyard_client._errors import ModelNotFoundError
+
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                ready = [s for s in self.status(model, version, timeout=min(5.0, timeout)) if s.state == "AVAILABLE"]
+                if ready:
+                    return max(ready, key=lambda s: s.version)
+                last = "no version AVAILABLE yet"
+            except (UnavailableError, ModelNotFoundError) as e:
+                last = str(e)
+            time.sleep(0.1)
+        raise TimeoutError(f"{model} not ready at {self.target} after {timeout:.0f}s ({last})")
+
+    def reload_config(self, config: str | sp.ModelServerConfig, *, timeout: b.Timeout = b.DEFAULT) -> None:
+        """For operators: replace the server's model config (text format, as in models.config)."""
+        resp = self._call(b.RELOAD, b.reload_request(config), b.Target("(config)"), timeout)
+        if resp.status.error_code:
+            from shipyard_client._errors import error_for
+
+            raise error_for(grpc.StatusCode.UNKNOWN, resp.status.error_message)
+
+    def close(self) -> None:
+        self._raw_channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

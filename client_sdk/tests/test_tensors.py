@@ -1,0 +1,133 @@
+"""The codec on its own: numpy -> TensorProto -> numpy for every supported dtype and shape."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from shipyard_client import EncodingError, decode, encode
+from shipyard_client._proto import tf_types_pb2 as tfp
+
+NUMERIC = [
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+    "complex64",
+    "complex128",
+]
+SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)
+
+
+@pytest.mark.parametrize("dtype", NUMERIC)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_numeric_round_trip_through_tensor_content(dtype, data):
+    arr = data.draw(hnp.arrays(np.dtype(dtype), SHAPES))
+    proto = encode(arr)
+    assert proto.tensor_content or arr.size == 0
+    back = decode(tfp.TensorProto.FromString(proto.SerializeToString()))
+    assert back.dtype == arr.dtype and back.shape == arr.shape
+    np.testing.assert_array_equal(back, arr)  # NaN == NaN here; bit patterns kept
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=hnp.arrays(object, SHAPES, elements=st.binary(max_size=8)))
+def test_bytes_round_trip(values):
+    back = decode(encode(values))
+    assert back.shape == values.shape and back.tolist() == values.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.text(max_size=6), max_size=10))
+def test_str_round_trip_with_and_without_decoding(values):
+    arr = np.array(values, dtype=object)
+    assert decode(encode(arr)).tolist() == [v.encode() for v in values]
+    assert decode(encode(arr), decode_strings=True).tolist() == values
+    fixed = np.array(values, dtype=str)  # numpy's str_ drops trailing NULs itself: compare with what it holds
+    assert decode(encode(fixed), decode_strings=True).tolist() == fixed.tolist()
+
+
+def test_bytes_and_str_numpy_arrays():
+    assert decode(encode(np.array([b"a", b"bc"]))).tolist() == [b"a", b"bc"]
+    assert decode(encode(np.array(["x", "é"]))).tolist() == [b"x", "é".encode()]
+
+
+def test_zero_d_and_empty():
+    assert decode(encode(np.float32(2.5))).shape == ()
+    assert decode(encode(np.zeros((0, 3), np.int64))).shape == (0, 3)
+    assert decode(encode(np.array([], dtype=object))).shape == (0,)
+
+
+def test_bfloat16_when_ml_dtypes_is_installed():
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 needs the optional ml_dtypes package")
+    arr = np.array([1.5, -2.0, 3.25], dtype=ml_dtypes.bfloat16)
+    proto = encode(arr)
+    assert proto.dtype == tfp.DT_BFLOAT16 and len(proto.tensor_content) == 6
+    back = decode(proto)
+    assert back.dtype == arr.dtype and back.tolist() == arr.tolist()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array(["2024-01-01"], dtype="datetime64[D]"),
+        np.array([1], dtype="timedelta64[s]"),
+        np.array([1.0], dtype=np.longdouble),
+    ],
+)
+def test_dtypes_without_a_tensorflow_counterpart_are_refused(bad):
+    with pytest.raises(EncodingError, match="no TensorFlow counterpart"):
+        encode(bad, "when")
+
+
+def test_strings_mixed_with_other_values_are_refused():
+    with pytest.raises(EncodingError, match="holds int"):
+        encode(np.array(["a", 3], dtype=object), "s")
+
+
+def _typed(dtype, field, values, shape):
+    p = tfp.TensorProto(dtype=dtype)
+    for s in shape:
+        p.tensor_shape.dim.add().size = s
+    getattr(p, field).extend(values)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("dtype", "field", "values", "expect"),
+    [
+        (tfp.DT_FLOAT, "float_val", [1.5, 2.5], np.array([1.5, 2.5], np.float32)),
+        (tfp.DT_DOUBLE, "double_val", [1.5, 2.5], np.array([1.5, 2.5], np.float64)),
+        (tfp.DT_INT32, "int_val", [1, -2], np.array([1, -2], np.int32)),
+        (tfp.DT_INT8, "int_val", [1, -2], np.array([1, -2], np.int8)),
+        (tfp.DT_UINT8, "int_val", [1, 255], np.array([1, 255], np.uint8)),
+        (tfp.DT_INT64, "int64_val", [1, -(2**40)], np.array([1, -(2**40)], np.int64)),
+        (tfp.DT_UINT64, "uint64_val", [1, 2**63], np.array([1, 2**63], np.uint64)),
+        (tfp.DT_BOOL, "bool_val", [True, False], np.array([True, False])),
+        (
+            tfp.DT_HALF,
+            "half_val",
+            np.array([1.5, -2], np.float16).view(np.uint16).tolist(),
+            np.array([1.5, -2], np.float16),
+        ),
+        (tfp.DT_COMPLEX64, "scomplex_val", [1.0, 2.0, 3.0, 4.0], np.array([1 + 2j, 3 + 4j], np.complex64)),
+    ],
+)
+def test_typed_fields_as_tf_serving_replies(dtype, field, values, expect):
+    back = decode(_typed(dtype, field, values, [2]))
+    assert back.dtype == expect.dtype
+    np.testing.assert_array_equal(back, expect)
+
+
+def test_a_single_typed_value_fills_the_shape_as_tensorflow_does():
+    np.testing.assert_array_equal(decode(_typed(tfp.DT_FLOAT, "float_val", [7.0], [2, 2])), np.full((2, 2), 7.0))
