@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-BENCHMARKS = ["bench.train_throughput", "bench.export_time_size", "bench.serving"]
+BENCHMARKS = ["bench.train_throughput", "bench.export_time_size", "bench.serving", "bench.client_sdk"]
 
 
 def _table(results: dict[str, dict]) -> str:

@@ -143,6 +143,26 @@ def _as_bytes(values: np.ndarray, name: str) -> list[bytes]:
     return out
 
 
+def _extend_strings(proto: tfp.TensorProto, array: np.ndarray, name: str) -> None:
+    """string_val from an array of str or bytes. Fast paths first (all bytes: as they are; all str:
+    str.encode through map), the element-by-element check only when those fail."""
+    if array.dtype.kind in "SU":
+        proto.string_val.extend(_as_bytes(array, name))
+        return
+    values = array.ravel().tolist()
+    try:
+        proto.string_val.extend(values)  # every element bytes
+        return
+    except TypeError:
+        del proto.string_val[:]
+    try:
+        proto.string_val.extend(list(map(str.encode, values)))  # every element str
+        return
+    except TypeError:
+        del proto.string_val[:]
+    proto.string_val.extend(_as_bytes(array, name))
+
+
 def encode(value: ArrayLike, name: str = "", into: tfp.TensorProto | None = None) -> tfp.TensorProto:
     """A TensorProto from an array-like (numbers as tensor_content, strings as string_val)."""
     array = value if isinstance(value, np.ndarray) else np.asarray(value)
@@ -153,7 +173,7 @@ def encode(value: ArrayLike, name: str = "", into: tfp.TensorProto | None = None
     for s in array.shape:
         dims.add().size = s
     if dt == DT.DT_STRING:
-        proto.string_val.extend(_as_bytes(array, name))
+        _extend_strings(proto, array, name)
     else:
         proto.tensor_content = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
     return proto
