@@ -230,3 +230,19 @@ def test_reload_config_through_the_sdk(exported, tmp_path):
             assert c.wait_until_ready("penguins_body_mass", timeout=60).version == 1
     finally:
         s.stop()
+
+
+def test_interceptors_see_every_call(server):
+    import grpc
+
+    seen = []
+
+    class Tracing(grpc.UnaryUnaryClientInterceptor):
+        def intercept_unary_unary(self, continuation, details, request):
+            seen.append(details.method)
+            return continuation(details, request)
+
+    with Client(server.target, interceptors=[Tracing()]) as c:
+        c.predict("penguins", inputs([ROW]))
+        c.status("penguins")
+    assert seen == ["/tensorflow.serving.PredictionService/Predict", "/tensorflow.serving.ModelService/GetModelStatus"]
