@@ -34,6 +34,8 @@ from shipyard_client._types import (
     TensorSpec,
     VersionStatus,
 )
+from shipyard_client.shadow import Endpoint, ShadowClient
+from shipyard_client.sinks import JsonLinesSink, SQLAlchemySink, SQLiteSink
 
 __all__ = [
     "NO_RETRY",
@@ -43,8 +45,10 @@ __all__ = [
     "Client",
     "DeadlineExceededError",
     "EncodingError",
+    "Endpoint",
     "FailedPreconditionError",
     "InvalidInputError",
+    "JsonLinesSink",
     "ModelMetadata",
     "ModelNotFoundError",
     "PermissionDeniedError",
@@ -52,7 +56,10 @@ __all__ = [
     "RegressResult",
     "ResourceExhaustedError",
     "RetryPolicy",
+    "SQLAlchemySink",
+    "SQLiteSink",
     "ServerError",
+    "ShadowClient",
     "ShipyardError",
     "Signature",
     "TensorSpec",

@@ -1,0 +1,228 @@
+"""Shadow calls: send each request to the primary and, concurrently, to a shadow (a candidate), return
+the primary's answer, and record both for comparison (Scientist's "always return the control").
+
+The caller never waits for the shadow: the shadow call is handed to a bounded queue before the primary
+is called (so both run at the same time) and worker threads make it; when the queue is full the shadow
+call is dropped and counted. Shadow errors and timeouts are recorded, never raised. Each sampled
+request is written to a sink (see shipyard_client.sinks) with its id, time, both models and versions,
+the inputs, both outputs, both latencies and the error, if any.
+
+    primary = Endpoint(Client("127.0.0.1:8500"), "penguins", label="stable")
+    shadow = Endpoint(primary.client, "penguins", label="canary")
+    with ShadowClient(primary, shadow, SQLiteSink("shadow.db")) as sc:
+        sc.predict({...})          # the stable version's answer; the canary's is recorded
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shipyard_client.sinks import Record, Sink
+
+log = logging.getLogger("shipyard_client.shadow")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A client (anything with predict/classify/regress) and the model spec to call on it."""
+
+    client: Any
+    model: str
+    version: int | None = None
+    label: str | None = None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return {"b64": base64.b64encode(value).decode()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and value != value:  # NaN: JSON has none
+        return None
+    return value
+
+
+def _outputs(method: str, result: Any) -> Any:
+    if method == "predict":
+        return _jsonable(dict(result))
+    if method == "classify":
+        return {"labels": _jsonable(result.labels), "scores": _jsonable(result.scores)}
+    return {"values": _jsonable(result.values)}
+
+
+@dataclass
+class _Job:
+    request_id: str
+    method: str
+    inputs: Any
+    kwargs: dict[str, Any]
+    time: float
+    primary_done: threading.Event = field(default_factory=threading.Event)
+    primary: Any = None
+    primary_ms: float | None = None
+    primary_error: str | None = None
+
+
+class ShadowClient:
+    """Same predict/classify/regress surface as Client (without the model argument: the endpoints
+    name the models). sample_rate: the fraction of requests shadowed. queue_size: shadow calls that may
+    wait; beyond that they are dropped (counted in `dropped`)."""
+
+    def __init__(
+        self,
+        primary: Endpoint,
+        shadow: Endpoint,
+        sink: Sink,
+        *,
+        sample_rate: float = 1.0,
+        queue_size: int = 100,
+        workers: int = 2,
+        shadow_timeout: float | None = 10.0,
+        seed: int | None = None,
+    ) -> None:
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError(f"sample_rate must be in [0, 1], got {sample_rate}")
+        self.primary, self.shadow, self.sink = primary, shadow, sink
+        self.sample_rate = sample_rate
+        self.shadow_timeout = shadow_timeout
+        self._random = random.Random(seed)
+        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()
+        self.sampled = self.dropped = self.shadow_errors = self.recorded = 0
+        self._workers = [threading.Thread(target=self._work, name=f"shadow-{i}", daemon=True) for i in range(workers)]
+        for w in self._workers:
+            w.start()
+        self._closed = False
+
+    # -- the caller's side -------------------------------------------------------------------
+    def _call(self, method: str, inputs: Any, kwargs: dict[str, Any]) -> Any:
+        job = None
+        if self._closed:
+            raise RuntimeError("the ShadowClient is closed")
+        if self.sample_rate >= 1.0 or self._random.random() < self.sample_rate:
+            job = _Job(uuid.uuid4().hex, method, inputs, kwargs, time.time())
+            try:
+                self._queue.put_nowait(job)
+                with self._lock:
+                    self.sampled += 1
+            except queue.Full:
+                with self._lock:
+                    self.dropped += 1
+                job = None
+        p = self.primary
+        start = time.perf_counter()
+        try:
+            result = getattr(p.client, method)(p.model, inputs, version=p.version, label=p.label, **kwargs)
+        except Exception as e:
+            if job is not None:
+                job.primary_error = f"{type(e).__name__}: {e}"
+                job.primary_done.set()
+            raise
+        if job is not None:
+            job.primary = result
+            job.primary_ms = (time.perf_counter() - start) * 1e3
+            job.primary_done.set()
+        return result
+
+    def predict(self, inputs: Any, **kwargs: Any) -> Any:
+        return self._call("predict", inputs, kwargs)
+
+    def classify(self, examples: Any, **kwargs: Any) -> Any:
+        return self._call("classify", examples, kwargs)
+
+    def regress(self, examples: Any, **kwargs: Any) -> Any:
+        return self._call("regress", examples, kwargs)
+
+    # -- the workers' side ---------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                self._shadow(job)
+            finally:
+                self._queue.task_done()
+
+    def _shadow(self, job: _Job) -> None:
+        s = self.shadow
+        error = None
+        shadow_result = None
+        start = time.perf_counter()
+        try:
+            kwargs = dict(job.kwargs)
+            if self.shadow_timeout is not None:
+                kwargs["timeout"] = self.shadow_timeout
+            shadow_result = getattr(s.client, job.method)(
+                s.model, job.inputs, version=s.version, label=s.label, **kwargs
+            )
+        except Exception as e:  # noqa: BLE001 - recorded, never raised: the caller has its answer already
+            error = f"shadow: {type(e).__name__}: {e}"
+            with self._lock:
+                self.shadow_errors += 1
+        shadow_ms = (time.perf_counter() - start) * 1e3
+        job.primary_done.wait()
+        if job.primary_error:
+            error = f"primary: {job.primary_error}" + (f"; {error}" if error else "")
+        record: Record = {
+            "request_id": job.request_id,
+            "time": job.time,
+            "method": job.method,
+            "primary_model": self.primary.model,
+            "primary_version": getattr(job.primary, "version", None),
+            "shadow_model": s.model,
+            "shadow_version": getattr(shadow_result, "version", None),
+            "inputs": _jsonable(job.inputs if job.method != "predict" else dict(job.inputs)),
+            "primary_outputs": _outputs(job.method, job.primary) if job.primary is not None else None,
+            "shadow_outputs": _outputs(job.method, shadow_result) if shadow_result is not None else None,
+            "primary_ms": job.primary_ms,
+            "shadow_ms": shadow_ms if shadow_result is not None else None,
+            "error": error,
+        }
+        try:
+            self.sink.write(record)
+            with self._lock:
+                self.recorded += 1
+        except Exception:
+            log.exception("could not record a shadow call")
+
+    def close(self) -> None:
+        """Finish the queued shadow calls, record the counters, flush and close the sink."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.join()
+        for _ in self._workers:
+            self._queue.put(None)
+        for w in self._workers:
+            w.join()
+        record_stats = getattr(self.sink, "record_stats", None)
+        if record_stats is not None:
+            record_stats(self.sampled, self.dropped, self.shadow_errors)
+        self.sink.close()
+
+    def __enter__(self) -> ShadowClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
