@@ -1,0 +1,90 @@
+"""python -m monitor: reports on a deployment.
+
+    python -m monitor shadow-report --db artifacts/shadow.db [--classes A,B,C] [--out DIR]
+    python -m monitor drift --card models/penguins/1 --inputs shadow.db|requests.csv|requests.parquet [--out DIR]
+
+Each prints a summary, writes JSON and a PNG into --out. drift exits 1 when a feature drifted.
+Exit code 2: bad input (a missing file, a card without training statistics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _shadow(args: argparse.Namespace) -> int:
+    from monitor import shadow_report
+
+    classes = args.classes.split(",") if args.classes else None
+    rep = shadow_report.report_from(args.db, classes)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "shadow_report.json").write_text(json.dumps(rep, indent=2) + "\n")
+    shadow_report.plot(rep, out / "shadow_report.png")
+    lat = rep["latency"]
+    print(
+        f"shadow report: {rep['records']} records (primary versions {rep['primary_versions']}, shadow versions "
+        f"{rep['shadow_versions']}), {rep['errors']} errors, client: {rep['client']}"
+    )
+    if rep.get("task") == "classification":
+        print(f"  agreement {rep['agreement']:.4f}; flip rate per class {rep['flip_rate_per_class']}")
+        sd = rep["score_difference"]
+        print(f"  |score difference| mean {sd['mean']:.5f}, p99 {sd['p99']:.5f}, max {sd['max']:.5f}")
+        print(f"  flip matrix (rows primary, columns shadow): {rep['flip_matrix']['counts']}")
+    elif rep.get("task") == "regression":
+        print(f"  shadow - primary: mean {rep['mean_difference']:.4f}, MAE {rep['mae']:.4f}, RMSE {rep['rmse']:.4f}")
+    print(
+        f"  latency p50/p99 ms: primary {lat['primary']['p50_ms']}/{lat['primary']['p99_ms']}, shadow "
+        f"{lat['shadow']['p50_ms']}/{lat['shadow']['p99_ms']}"
+    )
+    print(f"  written: {out / 'shadow_report.json'}, {out / 'shadow_report.png'}")
+    return 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from monitor import drift
+
+    card = drift.read_card(args.card)
+    if "training_statistics" not in card:
+        raise ValueError(f"{args.card}: the model card has no training_statistics")
+    rep = drift.drift_report(card, drift.live_inputs_from(args.inputs))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "drift_report.json").write_text(json.dumps(rep, indent=2) + "\n")
+    drift.plot(rep, out / "drift_report.png")
+    print(f"drift of {rep['rows']} live rows against {rep['model']} v{rep['version']} ({rep['method']}):")
+    for name, f in rep["features"].items():
+        metric = (
+            f"PSI {f['psi']:.3f} JS {f['js']:.3f}"
+            if f.get("psi") is not None
+            else (f"L-inf {f['linf']:.3f} unseen {f['unseen_rate']:.3f}" if f.get("linf") is not None else "no values")
+        )
+        print(f"  {'DRIFT' if f['drift'] else 'ok   '} {name:<20} {metric}  {'; '.join(f['reasons'])}")
+    print(f"  written: {out / 'drift_report.json'}, {out / 'drift_report.png'}")
+    return 1 if rep["drifted"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m monitor", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("shadow-report")
+    s.add_argument("--db", required=True, help="a shadow log: SQLite database or JSON Lines file")
+    s.add_argument("--classes", help="class names in score order, comma-separated")
+    s.add_argument("--out", default="artifacts/monitor")
+    d = sub.add_parser("drift")
+    d.add_argument("--card", required=True, help="a published version directory or its model_card.json")
+    d.add_argument("--inputs", required=True, help="a shadow log, or a CSV/Parquet of requests")
+    d.add_argument("--out", default="artifacts/monitor")
+    args = p.parse_args(argv)
+    try:
+        return _shadow(args) if args.command == "shadow-report" else _drift(args)
+    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as e:
+        print(f"monitor: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

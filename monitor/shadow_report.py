@@ -1,0 +1,165 @@
+"""The shadow report: how the shadow (candidate) answered the same requests as the primary.
+
+Classification (outputs with `probabilities`): agreement of predicted classes, the flip matrix
+(rows: primary's class, columns: shadow's), score differences (mean, p99, max of |shadow - primary|
+over all class scores). Regression (`predictions` or `values`): error statistics of shadow against
+primary (mean difference, MAE, RMSE, max). Both: latency of each side (p50, p99), shadow errors, and
+the dropped count the client recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shipyard_client.sinks import read_records
+
+
+def _scores(outputs: dict[str, Any] | None) -> np.ndarray | None:
+    if not outputs:
+        return None
+    for key in ("probabilities", "scores"):
+        if key in outputs:
+            return np.asarray(outputs[key], dtype=np.float64)
+    for key in ("predictions", "values", "outputs"):
+        if key in outputs:
+            return np.asarray(outputs[key], dtype=np.float64).reshape(-1)
+    return None
+
+
+def _stats(source: Path) -> dict[str, int]:
+    if source.suffix in (".jsonl", ".json"):
+        out = {"sampled": 0, "dropped": 0, "shadow_errors": 0}
+        for line in source.read_text(encoding="utf-8").splitlines():
+            if line and '"stats"' in line:
+                s = json.loads(line)["stats"]
+                for k in out:
+                    out[k] += int(s[k])
+        return out
+    with sqlite3.connect(source) as db:
+        row = db.execute("SELECT SUM(sampled), SUM(dropped), SUM(shadow_errors) FROM shadow_stats").fetchone()
+    return {"sampled": int(row[0] or 0), "dropped": int(row[1] or 0), "shadow_errors": int(row[2] or 0)}
+
+
+def _latency(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50_ms": None, "p99_ms": None}
+    a = np.asarray(values)
+    return {"p50_ms": float(np.median(a)), "p99_ms": float(np.quantile(a, 0.99))}
+
+
+def report(
+    records: Iterable[dict[str, Any]], stats: dict[str, int] | None = None, class_names: list[str] | None = None
+) -> dict[str, Any]:
+    recs = list(records)
+    both, primary_ms, shadow_ms, errors = [], [], [], 0
+    versions: dict[str, set[Any]] = {"primary": set(), "shadow": set()}
+    for r in recs:
+        versions["primary"].add(r.get("primary_version"))
+        versions["shadow"].add(r.get("shadow_version"))
+        if r.get("primary_ms") is not None:
+            primary_ms.append(r["primary_ms"])
+        if r.get("shadow_ms") is not None:
+            shadow_ms.append(r["shadow_ms"])
+        if r.get("error"):
+            errors += 1
+        p, s = _scores(r.get("primary_outputs")), _scores(r.get("shadow_outputs"))
+        if p is not None and s is not None and p.shape == s.shape:
+            both.append((p, s))
+    out: dict[str, Any] = {
+        "records": len(recs),
+        "compared": len(both),
+        "errors": errors,
+        "primary_versions": sorted(v for v in versions["primary"] if v is not None),
+        "shadow_versions": sorted(v for v in versions["shadow"] if v is not None),
+        "latency": {"primary": _latency(primary_ms), "shadow": _latency(shadow_ms)},
+        "client": stats or {},
+    }
+    if not both:
+        out["task"] = None
+        return out
+    p = np.concatenate([x for x, _ in both])
+    s = np.concatenate([y for _, y in both])
+    if p.ndim == 2:
+        k = p.shape[1]
+        names = class_names if class_names and len(class_names) == k else [str(i) for i in range(k)]
+        pc, sc = p.argmax(1), s.argmax(1)
+        flips = np.zeros((k, k), dtype=int)
+        np.add.at(flips, (pc, sc), 1)
+        diff = np.abs(s - p)
+        out |= {
+            "task": "classification",
+            "rows": len(p),
+            "agreement": float(np.mean(pc == sc)),
+            "flip_matrix": {"rows_primary_columns_shadow": names, "counts": flips.tolist()},
+            "flip_rate_per_class": {
+                names[i]: (float(1 - flips[i, i] / flips[i].sum()) if flips[i].sum() else 0.0) for i in range(k)
+            },
+            "score_difference": {
+                "mean": float(diff.mean()),
+                "p99": float(np.quantile(diff, 0.99)),
+                "max": float(diff.max()),
+            },
+        }
+    else:
+        d = s - p
+        out |= {
+            "task": "regression",
+            "rows": len(p),
+            "mean_difference": float(d.mean()),
+            "mae": float(np.abs(d).mean()),
+            "rmse": float(np.sqrt((d**2).mean())),
+            "max_abs_difference": float(np.abs(d).max()),
+        }
+    return out
+
+
+def report_from(source: str | Path, class_names: list[str] | None = None) -> dict[str, Any]:
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"no shadow log at {path}")
+    return report(read_records(path), _stats(path), class_names)
+
+
+def plot(rep: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    lat = rep["latency"]
+    axes[0].bar(
+        ["primary p50", "shadow p50", "primary p99", "shadow p99"],
+        [
+            lat["primary"]["p50_ms"] or 0,
+            lat["shadow"]["p50_ms"] or 0,
+            lat["primary"]["p99_ms"] or 0,
+            lat["shadow"]["p99_ms"] or 0,
+        ],
+        color=["C0", "C1", "C0", "C1"],
+    )
+    axes[0].set_ylabel("ms")
+    axes[0].set_title(f"latency ({rep['records']} requests, {rep['errors']} errors)")
+    if rep.get("task") == "classification":
+        fm = np.array(rep["flip_matrix"]["counts"])
+        names = rep["flip_matrix"]["rows_primary_columns_shadow"]
+        axes[1].imshow(fm, cmap="Blues")
+        for (i, j), c in np.ndenumerate(fm):
+            axes[1].text(j, i, str(c), ha="center", va="center")
+        axes[1].set_xticks(range(len(names)), names)
+        axes[1].set_yticks(range(len(names)), names)
+        axes[1].set_xlabel("shadow")
+        axes[1].set_ylabel("primary")
+        axes[1].set_title(f"predicted classes (agreement {rep['agreement']:.3f})")
+    else:
+        axes[1].axis("off")
+        axes[1].text(0, 0.5, json.dumps({k: rep.get(k) for k in ("mae", "rmse", "max_abs_difference")}, indent=1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
