@@ -2,8 +2,12 @@
 
     python -m monitor shadow-report --db artifacts/shadow.db [--classes A,B,C] [--out DIR]
     python -m monitor drift --card models/penguins/1 --inputs shadow.db|requests.csv|requests.parquet [--out DIR]
+    python -m monitor diff --target HOST:PORT --model penguins --baseline stable --candidate canary \
+                           --card models/penguins/2 --data labelled.csv|RUN_DIR [--out DIR]
+    python -m monitor diff --baseline-dir models/penguins/1 --candidate-dir models/penguins/2 --data ... [--out DIR]
 
-Each prints a summary, writes JSON and a PNG into --out. drift exits 1 when a feature drifted.
+Each prints a summary, writes JSON and a PNG into --out. drift exits 1 when a feature drifted; diff
+exits 1 when a threshold is crossed.
 Exit code 2: bad input (a missing file, a card without training statistics).
 """
 
@@ -67,6 +71,49 @@ def _drift(args: argparse.Namespace) -> int:
     return 1 if rep["drifted"] else 0
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from export.gate import plot_report
+    from monitor import diff
+
+    if args.target:
+        if not (args.model and args.baseline and args.candidate and args.card):
+            raise ValueError("live diff needs --model, --baseline, --candidate and --card")
+        card = _card(args.card)
+        inputs, y = diff.labelled_data(card, args.data)
+        base, bv = diff.predict_live(args.target, args.model, args.baseline, inputs, card["task"])
+        cand, cv = diff.predict_live(args.target, args.model, args.candidate, inputs, card["task"])
+    else:
+        if not (args.baseline_dir and args.candidate_dir):
+            raise ValueError("give --target (live) or --baseline-dir and --candidate-dir (on disk)")
+        card = _card(args.card or args.candidate_dir)
+        inputs, y = diff.labelled_data(card, args.data)
+        base, bv = diff.predict_disk(Path(args.baseline_dir), inputs, card["task"])
+        cand, cv = diff.predict_disk(Path(args.candidate_dir), inputs, card["task"])
+    rep = diff.diff(card, y, base, cand) | {"baseline_version": bv, "candidate_version": cv, "production_version": bv}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "diff_report.json").write_text(json.dumps(rep, indent=2) + "\n")
+    plot_report(rep, out / "diff_report.png")
+    m = rep["metrics"]
+    print(
+        f"diff of version {cv} (candidate) against {bv} (baseline) on {rep['rows']} labelled rows: "
+        f"{rep['verdict'].upper()}"
+    )
+    print(f"  baseline {m['production']}\n  candidate {m['candidate']}")
+    if "agreement" in rep:
+        print(f"  agreement {rep['agreement']:.4f}; flip rate per class {rep['flip_rate_per_class']}")
+    for f in rep["failures"]:
+        print(f"  threshold crossed: {f}")
+    print(f"  written: {out / 'diff_report.json'}, {out / 'diff_report.png'}")
+    return 1 if rep["failures"] else 0
+
+
+def _card(path: str | Path) -> dict:
+    from monitor.drift import read_card
+
+    return read_card(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m monitor", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -78,8 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--card", required=True, help="a published version directory or its model_card.json")
     d.add_argument("--inputs", required=True, help="a shadow log, or a CSV/Parquet of requests")
     d.add_argument("--out", default="artifacts/monitor")
+    f = sub.add_parser("diff")
+    f.add_argument("--target", help="host:port of the server (live diff)")
+    f.add_argument("--model")
+    f.add_argument("--baseline", help="label or version number")
+    f.add_argument("--candidate", help="label or version number")
+    f.add_argument("--baseline-dir", help="a published version directory (diff on disk)")
+    f.add_argument("--candidate-dir")
+    f.add_argument("--card", help="the candidate's version directory or model_card.json")
+    f.add_argument("--data", required=True, help="labelled rows: CSV or Parquet, or a training run directory")
+    f.add_argument("--out", default="artifacts/monitor")
     args = p.parse_args(argv)
     try:
+        if args.command == "diff":
+            return _diff(args)
         return _shadow(args) if args.command == "shadow-report" else _drift(args)
     except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as e:
         print(f"monitor: error: {e}", file=sys.stderr)

@@ -97,3 +97,14 @@ def copy_base(exported: Path, dest: Path, keep: dict[str, list[int]]) -> Path:
         for v in versions:
             shutil.copytree(exported / name / str(v), dest / name / str(v))
     return dest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("differential", "the release check (tests/differential)")
+    group.addoption("--model-base-path", help="compare the two newest versions published here")
+    group.addoption("--model-name", default="penguins", help="the model under --model-base-path")
+    group.addoption(
+        "--diff-data",
+        help="labelled rows (CSV/Parquet) or a training run directory; default: "
+        "the penguins CSV (which includes training rows)",
+    )

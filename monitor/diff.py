@@ -1,0 +1,106 @@
+"""Differential test of two model versions on a labelled dataset: metric deltas against thresholds,
+agreement of predicted classes, flip rates per class, score differences. The same numbers and report
+format as the export gate (train.metrics), for versions that are already live:
+
+- live: two versions served by one server (labels or version numbers), called through the SDK;
+- on disk: two published version directories, loaded as TF Serving loads them (session loader).
+
+The model card of the candidate gives the input schema, the label and the classes; thresholds come
+from the card's spec `[gate]`, with the gate's defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from train.metrics import compare_classification, compare_regression, evaluate, thresholds
+
+NP = {"DT_FLOAT": np.float32, "DT_INT64": np.int64, "DT_STRING": object, "DT_DOUBLE": np.float64}
+
+
+def labelled_data(card: Mapping[str, Any], source: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Inputs typed by the card's schema, and the labels (class indices or values), from a CSV or
+    Parquet file with the feature and label columns, or from a training run directory (its test split)."""
+    path = Path(source)
+    if path.is_dir():
+        from train.run import load_run_inputs, split_rows
+
+        _, spec, cols, key = load_run_inputs(path)
+        columns = {k: list(v) for k, v in split_rows(spec, cols, key)["test"].items()}
+    else:
+        import pandas as pd
+
+        df = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+        columns = {str(c): df[c].tolist() for c in df.columns}
+    label = card["label"]
+    if label not in columns:
+        raise KeyError(f"the data has no label column {label!r}")
+    keep = [i for i, v in enumerate(columns[label]) if not (v is None or (isinstance(v, float) and math.isnan(v)))]
+    inputs = {}
+    for f in card["input_schema"]:
+        name, dtype = f["name"], f["dtype"]
+        if name not in columns:
+            raise KeyError(f"the data has no column {name!r} for input {name!r}")
+        values = [columns[name][i] for i in keep]
+        if dtype == "DT_STRING":
+            values = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
+        elif dtype == "DT_INT64":
+            values = [-1 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v) for v in values]
+        else:
+            values = [np.nan if v is None else v for v in values]
+        inputs[name] = np.array(values, dtype=NP.get(dtype, object))
+    labels = [columns[label][i] for i in keep]
+    if card["task"] == "classification":
+        index = {c: i for i, c in enumerate(card["classes"])}
+        y = np.array([index[str(v)] for v in labels], dtype=np.int64)
+    else:
+        y = np.array(labels, dtype=np.float64)
+    return inputs, y
+
+
+def _output(task: str, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    return np.asarray(outputs["probabilities"] if task == "classification" else outputs["predictions"])
+
+
+def predict_live(
+    target: str, model: str, ref: str, inputs: Mapping[str, np.ndarray], task: str
+) -> tuple[np.ndarray, int]:
+    from shipyard_client import Client
+
+    version, label = (int(ref), None) if ref.isdigit() else (None, ref)
+    with Client(target, timeout=60) as c:
+        r = c.predict(model, dict(inputs), version=version, label=label, batch_size=512)
+    return _output(task, r), r.version
+
+
+def predict_disk(version_dir: Path, inputs: Mapping[str, np.ndarray], task: str) -> tuple[np.ndarray, int]:
+    from serving.servable import Servable
+
+    feeds = {
+        k: (np.array([str(x).encode() for x in v], dtype=object) if v.dtype == object else v) for k, v in inputs.items()
+    }
+    s = Servable.load("diff", int(version_dir.name) if version_dir.name.isdigit() else 0, version_dir)
+    try:
+        return _output(task, s.run("serving_default", feeds)), s.version
+    finally:
+        s.close()
+
+
+def diff(card: Mapping[str, Any], y: np.ndarray, baseline: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    task = card["task"]
+    gate = (card.get("run", {}).get("spec", {}) or {}).get("gate", {}) or {}
+    if task == "classification":
+        limits = thresholds(task, gate, {})
+        rep = compare_classification(y, list(card["classes"]), candidate, baseline, limits)
+    else:
+        limits = thresholds(task, gate, evaluate("regression", y, baseline))
+        rep = compare_regression(y, candidate, baseline, limits)
+    rep["thresholds"] = limits
+    rep["rows"] = len(y)
+    rep["verdict"] = "pass" if not rep["failures"] else "fail"
+    return rep
