@@ -16,7 +16,7 @@ REST_PORT ?= 8501
 SERVER ?= 127.0.0.1:$(GRPC_PORT)
 IMAGE  ?= shipyard-serving:2.21.0
 
-.PHONY: help setup protos demo train train-sql penguins-db reproduce export serve models-config promote canary rollback \
+.PHONY: shadow-demo diff drift help setup protos demo train train-sql penguins-db reproduce export serve models-config promote canary rollback \
 	serve-docker test-docker test lint bench clean
 
 help:
@@ -30,6 +30,8 @@ help:
 	@echo "make serve      serve $(MODELS) with the local server (gRPC $(GRPC_PORT), REST $(REST_PORT))"
 	@echo "make promote VERSION=N / make canary VERSION=N / make rollback   move the stable/canary labels"
 	@echo "make serve-docker  the same with the official TF Serving image (needs a Docker engine)"
+	@echo "make shadow-demo  stable and canary on the local server, held-out rows through ShadowClient, the report"
+	@echo "make diff / make drift   the differential test of the demo's two versions; drift of fresh and drifted requests"
 	@echo "make bench      run the benchmarks (table on stdout, JSON in artifacts/bench/)"
 	@echo "make lint       ruff"
 
@@ -108,6 +110,26 @@ test-docker: setup
 	@docker info >/dev/null 2>&1 || { echo "make test-docker needs a running Docker engine; none answers here" >&2; \
 	  exit 1; }
 	$(PY) -m pytest tests/serving -k docker
+
+DEMO ?= artifacts/demo
+
+$(DEMO)/models/penguins/2:
+	PY=$(PY) bash scripts/demo.sh
+
+shadow-demo: setup $(DEMO)/models/penguins/2
+	$(PY) scripts/shadow_demo.py --demo $(DEMO)
+
+diff: setup $(DEMO)/models/penguins/2
+	$(PY) -m monitor diff --baseline-dir $(DEMO)/models/penguins/1 --candidate-dir $(DEMO)/models/penguins/2 \
+	  --data $$(ls -1d $(DEMO)/runs/2*/ | sort | tail -n 1) --out $(DEMO)/monitor/diff
+
+drift: setup $(DEMO)/models/penguins/2
+	$(PY) scripts/make_requests.py --out $(DEMO)
+	@echo "== fresh requests (drawn from the penguins data): no drift expected"
+	$(PY) -m monitor drift --card $(DEMO)/models/penguins/2 --inputs $(DEMO)/fresh.csv --out $(DEMO)/monitor/fresh
+	@echo "== drifted requests (longer bills, heavier bodies, an unseen island): drift flagged, exit 1"
+	$(PY) -m monitor drift --card $(DEMO)/models/penguins/2 --inputs $(DEMO)/drifted.csv --out $(DEMO)/monitor/drifted; \
+	  test $$? -eq 1
 
 lint: setup
 	$(VENV)/bin/ruff check .
