@@ -127,3 +127,57 @@ def test_allowlist_redaction_and_retention(tmp_path):
     with JsonLinesSink(lines) as sink:
         sink.write({"request_id": "a", "time": 1.0, "inputs": {}})
     assert json.loads(lines.read_text().splitlines()[0])["request_id"] == "a"
+
+
+class AsyncModel:
+    def __init__(self, version, block=None, fail=False):
+        self.version, self.block, self.fail = version, block, fail
+
+    async def predict(self, model, inputs, *, version=None, label=None, timeout=None):
+        if self.block is not None:
+            await self.block.wait()
+        if self.fail:
+            raise RuntimeError("candidate exploded")
+        x = np.asarray(inputs["x"], dtype=np.float32)
+        return PredictResult({"probabilities": np.stack([x, 1 - x], axis=1)}, model, self.version, "serving_default")
+
+
+def test_async_primary_answers_while_the_shadow_is_blocked_and_overflow_is_dropped(tmp_path):
+    import asyncio
+
+    from shipyard_client import AsyncShadowClient
+
+    async def scenario():
+        release = asyncio.Event()
+        sc = AsyncShadowClient(
+            Endpoint(AsyncModel(1), "m"),
+            Endpoint(AsyncModel(2, block=release), "m"),
+            SQLiteSink(tmp_path / "a.db"),
+            max_pending=3,
+        )
+        answers = [await sc.predict({"x": [0.5]}) for _ in range(5)]  # the shadows are all still blocked
+        pending_while_blocked = len(sc._pending)
+        release.set()
+        await sc.aclose()
+        return answers, pending_while_blocked, sc
+
+    answers, pending, sc = asyncio.run(scenario())
+    assert [a.version for a in answers] == [1] * 5 and pending == 3
+    assert (sc.sampled, sc.dropped, sc.recorded) == (3, 2, 3)
+    assert len(list(read_records(tmp_path / "a.db"))) == 3
+
+
+def test_async_failing_shadow_is_recorded_not_raised(tmp_path):
+    import asyncio
+
+    from shipyard_client import AsyncShadowClient
+
+    async def scenario():
+        async with AsyncShadowClient(
+            Endpoint(AsyncModel(1), "m"), Endpoint(AsyncModel(2, fail=True), "m"), JsonLinesSink(tmp_path / "a.jsonl")
+        ) as sc:
+            return await sc.predict({"x": [0.25]})
+
+    assert asyncio.run(scenario()).version == 1
+    (rec,) = read_records(tmp_path / "a.jsonl")
+    assert "candidate exploded" in rec["error"]

@@ -34,12 +34,13 @@ from shipyard_client._types import (
     TensorSpec,
     VersionStatus,
 )
-from shipyard_client.shadow import Endpoint, ShadowClient
+from shipyard_client.shadow import AsyncShadowClient, Endpoint, ShadowClient
 from shipyard_client.sinks import JsonLinesSink, SQLAlchemySink, SQLiteSink
 
 __all__ = [
     "NO_RETRY",
     "AsyncClient",
+    "AsyncShadowClient",
     "CancelledError",
     "ClassifyResult",
     "Client",

@@ -83,6 +83,28 @@ class _Job:
     primary_error: str | None = None
 
 
+def _record(
+    job: _Job, primary: Endpoint, shadow: Endpoint, shadow_result: Any, shadow_ms: float, error: str | None
+) -> Record:
+    if job.primary_error:
+        error = f"primary: {job.primary_error}" + (f"; {error}" if error else "")
+    return {
+        "request_id": job.request_id,
+        "time": job.time,
+        "method": job.method,
+        "primary_model": primary.model,
+        "primary_version": getattr(job.primary, "version", None),
+        "shadow_model": shadow.model,
+        "shadow_version": getattr(shadow_result, "version", None),
+        "inputs": _jsonable(job.inputs if job.method != "predict" else dict(job.inputs)),
+        "primary_outputs": _outputs(job.method, job.primary) if job.primary is not None else None,
+        "shadow_outputs": _outputs(job.method, shadow_result) if shadow_result is not None else None,
+        "primary_ms": job.primary_ms,
+        "shadow_ms": shadow_ms if shadow_result is not None else None,
+        "error": error,
+    }
+
+
 class ShadowClient:
     """Same predict/classify/regress surface as Client (without the model argument: the endpoints
     name the models). sample_rate: the fraction of requests shadowed. queue_size: shadow calls that may
@@ -182,23 +204,7 @@ class ShadowClient:
                 self.shadow_errors += 1
         shadow_ms = (time.perf_counter() - start) * 1e3
         job.primary_done.wait()
-        if job.primary_error:
-            error = f"primary: {job.primary_error}" + (f"; {error}" if error else "")
-        record: Record = {
-            "request_id": job.request_id,
-            "time": job.time,
-            "method": job.method,
-            "primary_model": self.primary.model,
-            "primary_version": getattr(job.primary, "version", None),
-            "shadow_model": s.model,
-            "shadow_version": getattr(shadow_result, "version", None),
-            "inputs": _jsonable(job.inputs if job.method != "predict" else dict(job.inputs)),
-            "primary_outputs": _outputs(job.method, job.primary) if job.primary is not None else None,
-            "shadow_outputs": _outputs(job.method, shadow_result) if shadow_result is not None else None,
-            "primary_ms": job.primary_ms,
-            "shadow_ms": shadow_ms if shadow_result is not None else None,
-            "error": error,
-        }
+        record = _record(job, self.primary, s, shadow_result, shadow_ms, error)
         try:
             self.sink.write(record)
             with self._lock:
@@ -226,3 +232,115 @@ class ShadowClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class AsyncShadowClient:
+    """The asyncio twin: endpoints hold AsyncClients; each sampled request starts its shadow call as a
+    task (at most `max_pending` at once: beyond that it is dropped and counted) and awaits only the
+    primary. `await aclose()` waits for the shadow calls in flight, then flushes and closes the sink."""
+
+    def __init__(
+        self,
+        primary: Endpoint,
+        shadow: Endpoint,
+        sink: Sink,
+        *,
+        sample_rate: float = 1.0,
+        max_pending: int = 100,
+        shadow_timeout: float | None = 10.0,
+        seed: int | None = None,
+    ) -> None:
+        import asyncio
+
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError(f"sample_rate must be in [0, 1], got {sample_rate}")
+        self.primary, self.shadow, self.sink = primary, shadow, sink
+        self.sample_rate = sample_rate
+        self.max_pending = max_pending
+        self.shadow_timeout = shadow_timeout
+        self._random = random.Random(seed)
+        self._pending: set[asyncio.Task[None]] = set()
+        self.sampled = self.dropped = self.shadow_errors = self.recorded = 0
+        self._closed = False
+
+    async def _call(self, method: str, inputs: Any, kwargs: dict[str, Any]) -> Any:
+        import asyncio
+
+        if self._closed:
+            raise RuntimeError("the AsyncShadowClient is closed")
+        job = None
+        done = asyncio.Event()
+        if self.sample_rate >= 1.0 or self._random.random() < self.sample_rate:
+            if len(self._pending) < self.max_pending:
+                job = _Job(uuid.uuid4().hex, method, inputs, kwargs, time.time())
+                task = asyncio.create_task(self._shadow(job, done))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+                self.sampled += 1
+            else:
+                self.dropped += 1
+        p = self.primary
+        start = time.perf_counter()
+        try:
+            result = await getattr(p.client, method)(p.model, inputs, version=p.version, label=p.label, **kwargs)
+        except Exception as e:
+            if job is not None:
+                job.primary_error = f"{type(e).__name__}: {e}"
+            done.set()
+            raise
+        if job is not None:
+            job.primary = result
+            job.primary_ms = (time.perf_counter() - start) * 1e3
+        done.set()
+        return result
+
+    async def _shadow(self, job: _Job, primary_done: Any) -> None:
+        s = self.shadow
+        error = None
+        shadow_result = None
+        start = time.perf_counter()
+        try:
+            kwargs = dict(job.kwargs)
+            if self.shadow_timeout is not None:
+                kwargs["timeout"] = self.shadow_timeout
+            shadow_result = await getattr(s.client, job.method)(
+                s.model, job.inputs, version=s.version, label=s.label, **kwargs
+            )
+        except Exception as e:  # noqa: BLE001 - recorded, never raised
+            error = f"shadow: {type(e).__name__}: {e}"
+            self.shadow_errors += 1
+        shadow_ms = (time.perf_counter() - start) * 1e3
+        await primary_done.wait()
+        try:
+            self.sink.write(_record(job, self.primary, s, shadow_result, shadow_ms, error))
+            self.recorded += 1
+        except Exception:
+            log.exception("could not record a shadow call")
+
+    async def predict(self, inputs: Any, **kwargs: Any) -> Any:
+        return await self._call("predict", inputs, kwargs)
+
+    async def classify(self, examples: Any, **kwargs: Any) -> Any:
+        return await self._call("classify", examples, kwargs)
+
+    async def regress(self, examples: Any, **kwargs: Any) -> Any:
+        return await self._call("regress", examples, kwargs)
+
+    async def aclose(self) -> None:
+        import asyncio
+
+        if self._closed:
+            return
+        self._closed = True
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        record_stats = getattr(self.sink, "record_stats", None)
+        if record_stats is not None:
+            await asyncio.to_thread(record_stats, self.sampled, self.dropped, self.shadow_errors)
+        await asyncio.to_thread(self.sink.close)
+
+    async def __aenter__(self) -> AsyncShadowClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
