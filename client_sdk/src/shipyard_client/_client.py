@@ -1,8 +1,8 @@
 """The synchronous Client: one gRPC channel per client, reused by every call; a context manager.
 
->>> with Client("127.0.0.1:8500") as c:                        # doctest: +SKIP
-...     r = c.predict("penguins", {"island": ["Dream"], ...})
-...     r["classes"], r.version
+with Client("127.0.0.1:8500") as c:
+    r = c.predict("penguins", {"island": ["Dream"], ...})
+    print(r["classes"], r.version)
 """
 
 from __future__ import annotations
