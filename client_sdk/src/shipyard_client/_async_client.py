@@ -33,6 +33,7 @@ class AsyncClient:
         interceptors: Sequence[Any] = (),
         validate: bool = False,
         decode_strings: bool = False,
+        load_balancing: str = "round_robin",
     ) -> None:
         self.target = target
         self.timeout = timeout
@@ -40,7 +41,7 @@ class AsyncClient:
         self.metadata = tuple(metadata)
         self.validate = validate
         self.decode_strings = decode_strings
-        opts = b.channel_options(self.retry, options)
+        opts = b.channel_options(self.retry, options, load_balancing)
         if credentials is not None:
             self._channel = grpc.aio.secure_channel(
                 target, credentials, options=opts, compression=compression, interceptors=list(interceptors) or None

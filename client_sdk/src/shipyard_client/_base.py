@@ -93,12 +93,20 @@ class Target:
         return into
 
 
-def channel_options(retry: RetryPolicy, options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+def channel_options(
+    retry: RetryPolicy, options: Sequence[tuple[str, Any]], load_balancing: str = "round_robin"
+) -> list[tuple[str, Any]]:
+    """Several backends ("ipv4:10.0.0.1:8500,10.0.0.2:8500", or "dns:///name:8500" resolving to many)
+    are balanced with `load_balancing` (round_robin; "pick_first" sticks to one); a backend that dies is
+    skipped and reconnected to when it returns (short reconnect backoffs)."""
     merged: dict[str, Any] = {
         "grpc.max_send_message_length": -1,  # unlimited: large batches are the caller's business
         "grpc.max_receive_message_length": -1,
         "grpc.enable_retries": 1 if retry.max_attempts > 1 else 0,
-        "grpc.service_config": retry.service_config_json(),
+        "grpc.service_config": retry.service_config_json(load_balancing),
+        "grpc.initial_reconnect_backoff_ms": 200,
+        "grpc.min_reconnect_backoff_ms": 200,
+        "grpc.max_reconnect_backoff_ms": 2000,
     }
     merged.update(dict(options))
     return list(merged.items())

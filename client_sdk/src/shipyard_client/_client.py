@@ -23,7 +23,9 @@ from shipyard_client._types import ClassifyResult, ModelMetadata, PredictResult,
 class Client:
     """A typed client for TF Serving's gRPC API.
 
-    target: "host:port" (or any gRPC target, e.g. "dns:///name:8500", "unix:/path").
+    target: "host:port", or several backends: "ipv4:10.0.0.1:8500,10.0.0.2:8500" or "dns:///name:8500"
+        (a headless Service); calls are balanced across them (load_balancing="round_robin"), a backend
+        that dies is skipped (its UNAVAILABLE calls are retried on another) and used again when it returns.
     timeout: seconds per call (None: no deadline); each method takes `timeout=` to override.
     retry: retries of UNAVAILABLE (see RetryPolicy); RetryPolicy(max_attempts=1) turns them off.
     credentials: grpc.ChannelCredentials for TLS (or root_certificates/private_key/certificate_chain).
@@ -48,6 +50,7 @@ class Client:
         interceptors: Sequence[Any] = (),
         validate: bool = False,
         decode_strings: bool = False,
+        load_balancing: str = "round_robin",
     ) -> None:
         self.target = target
         self.timeout = timeout
@@ -55,7 +58,7 @@ class Client:
         self.metadata = tuple(metadata)
         self.validate = validate
         self.decode_strings = decode_strings
-        opts = b.channel_options(self.retry, options)
+        opts = b.channel_options(self.retry, options, load_balancing)
         if credentials is None and (root_certificates or private_key or certificate_chain):
             credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
         if credentials is not None:

@@ -36,10 +36,12 @@ class RetryPolicy:
             yield random.uniform(0, backoff) if self.jitter else backoff
             backoff = min(self.max_backoff, backoff * self.multiplier)
 
-    def service_config_json(self) -> str:
-        """The gRPC service config for the channel: UNAVAILABLE retried by gRPC itself."""
+    def service_config_json(self, load_balancing: str = "round_robin") -> str:
+        """The gRPC service config for the channel: the load-balancing policy across the target's
+        addresses, and UNAVAILABLE retried by gRPC itself (each attempt may go to another backend)."""
         return json.dumps(
             {
+                "loadBalancingConfig": [{load_balancing: {}}],
                 "methodConfig": [
                     {
                         "name": [{"service": s} for s in SERVICES],
@@ -51,7 +53,7 @@ class RetryPolicy:
                             "retryableStatusCodes": ["UNAVAILABLE"],
                         },
                     }
-                ]
+                ],
             }
         )
 
