@@ -150,16 +150,18 @@ def _extend_strings(proto: tfp.TensorProto, array: np.ndarray, name: str) -> Non
         proto.string_val.extend(_as_bytes(array, name))
         return
     values = array.ravel().tolist()
-    try:
-        proto.string_val.extend(values)  # every element bytes
-        return
-    except TypeError:
-        del proto.string_val[:]
-    try:
-        proto.string_val.extend(list(map(str.encode, values)))  # every element str
-        return
-    except TypeError:
-        del proto.string_val[:]
+    if values and type(values[0]) is str:
+        try:
+            proto.string_val.extend(list(map(str.encode, values)))  # every element str
+            return
+        except TypeError:
+            del proto.string_val[:]
+    else:
+        try:
+            proto.string_val.extend(values)  # every element bytes
+            return
+        except TypeError:
+            del proto.string_val[:]
     proto.string_val.extend(_as_bytes(array, name))
 
 
