@@ -64,6 +64,19 @@ def interface_problems(production: Mapping[str, Any], candidate: Mapping[str, An
     return problems
 
 
+def flip_matrix(ax: Any, counts: list[list[int]], names: list[str], xlabel: str, ylabel: str, title: str) -> None:
+    """The flip matrix as an annotated heatmap (rows: the reference model's class, columns: the other's)."""
+    fm = np.array(counts)
+    ax.imshow(fm, cmap="Blues")
+    for (i, j), c in np.ndenumerate(fm):
+        ax.text(j, i, str(c), ha="center", va="center")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+
+
 def plot_report(report: Mapping[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -89,16 +102,14 @@ def plot_report(report: Mapping[str, Any], path: Path) -> None:
     axes[0].legend()
     axes[0].set_title("test metrics")
     if "flip_matrix" in report:
-        fm = np.array(report["flip_matrix"]["counts"])
-        classes = report["flip_matrix"]["rows_production_columns_candidate"]
-        axes[1].imshow(fm, cmap="Blues")
-        for (i, j), c in np.ndenumerate(fm):
-            axes[1].text(j, i, str(c), ha="center", va="center")
-        axes[1].set_xticks(range(len(classes)), classes)
-        axes[1].set_yticks(range(len(classes)), classes)
-        axes[1].set_xlabel("candidate")
-        axes[1].set_ylabel("production")
-        axes[1].set_title(f"predicted classes (agreement {report['agreement']:.3f})")
+        flip_matrix(
+            axes[1],
+            report["flip_matrix"]["counts"],
+            report["flip_matrix"]["rows_production_columns_candidate"],
+            "candidate",
+            "production",
+            f"predicted classes (agreement {report['agreement']:.3f})",
+        )
     else:
         sd = report["score_difference"]
         axes[1].bar(["mean", "p99", "max"], [sd["mean"], sd["p99"], sd["max"]])

@@ -147,16 +147,16 @@ def plot(rep: dict[str, Any], path: Path) -> None:
     axes[0].set_ylabel("ms")
     axes[0].set_title(f"latency ({rep['records']} requests, {rep['errors']} errors)")
     if rep.get("task") == "classification":
-        fm = np.array(rep["flip_matrix"]["counts"])
-        names = rep["flip_matrix"]["rows_primary_columns_shadow"]
-        axes[1].imshow(fm, cmap="Blues")
-        for (i, j), c in np.ndenumerate(fm):
-            axes[1].text(j, i, str(c), ha="center", va="center")
-        axes[1].set_xticks(range(len(names)), names)
-        axes[1].set_yticks(range(len(names)), names)
-        axes[1].set_xlabel("shadow")
-        axes[1].set_ylabel("primary")
-        axes[1].set_title(f"predicted classes (agreement {rep['agreement']:.3f})")
+        from export.gate import flip_matrix
+
+        flip_matrix(
+            axes[1],
+            rep["flip_matrix"]["counts"],
+            rep["flip_matrix"]["rows_primary_columns_shadow"],
+            "shadow",
+            "primary",
+            f"predicted classes (agreement {rep['agreement']:.3f})",
+        )
     else:
         axes[1].axis("off")
         axes[1].text(0, 0.5, json.dumps({k: rep.get(k) for k in ("mae", "rmse", "max_abs_difference")}, indent=1))

@@ -122,9 +122,7 @@ class AsyncClient:
         timeout: b.Timeout = b.DEFAULT,
     ) -> ClassifyResult:
         target = b.Target(model, version, label, signature)
-        req = sp.ClassificationRequest()
-        target.spec(req.model_spec)
-        b.example_input(examples, context, req.input)
+        req = b.example_request(sp.ClassificationRequest, target, examples, context)
         return b.classify_result(await self._call(b.CLASSIFY, req, target, timeout))
 
     async def regress(
@@ -139,9 +137,7 @@ class AsyncClient:
         timeout: b.Timeout = b.DEFAULT,
     ) -> RegressResult:
         target = b.Target(model, version, label, signature)
-        req = sp.RegressionRequest()
-        target.spec(req.model_spec)
-        b.example_input(examples, context, req.input)
+        req = b.example_request(sp.RegressionRequest, target, examples, context)
         return b.regress_result(await self._call(b.REGRESS, req, target, timeout))
 
     async def metadata_of(

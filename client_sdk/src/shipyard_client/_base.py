@@ -213,6 +213,14 @@ def example_input(examples: Any, context: Mapping[str, Any] | None, into: sp.Inp
         into.example_list.examples.extend(exs)
 
 
+def example_request(request_type: Any, target: Target, examples: Any, context: Mapping[str, Any] | None) -> Any:
+    """A ClassificationRequest or RegressionRequest: the model spec and the rows as tf.Example."""
+    req = request_type()
+    target.spec(req.model_spec)
+    example_input(examples, context, req.input)
+    return req
+
+
 def classify_result(resp: sp.ClassificationResponse) -> ClassifyResult:
     rows = resp.result.classifications
     k = max((len(r.classes) for r in rows), default=0)

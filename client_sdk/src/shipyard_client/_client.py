@@ -147,9 +147,7 @@ class Client:
         """Classify rows (dicts or a DataFrame), sent as tf.Example. The default signature is the one
         `python -m export` writes ("classification")."""
         target = b.Target(model, version, label, signature)
-        req = sp.ClassificationRequest()
-        target.spec(req.model_spec)
-        b.example_input(examples, context, req.input)
+        req = b.example_request(sp.ClassificationRequest, target, examples, context)
         return b.classify_result(self._call(b.CLASSIFY, req, target, timeout))
 
     def regress(
@@ -164,9 +162,7 @@ class Client:
         timeout: b.Timeout = b.DEFAULT,
     ) -> RegressResult:
         target = b.Target(model, version, label, signature)
-        req = sp.RegressionRequest()
-        target.spec(req.model_spec)
-        b.example_input(examples, context, req.input)
+        req = b.example_request(sp.RegressionRequest, target, examples, context)
         return b.regress_result(self._call(b.REGRESS, req, target, timeout))
 
     def metadata_of(
