@@ -17,7 +17,7 @@ from typing import Any
 
 from serving import config as cfg
 from serving.errors import ServingError
-from serving.manager import AspiredVersionsManager, State
+from serving.manager import AspiredVersionsManager
 from serving.metrics import Metrics
 from serving.servable import LoadError, Servable
 from serving.source import FileSystemSource
@@ -150,20 +150,10 @@ class ServerCore:
                 except ServingError:
                     pass
 
-    @property
-    def config(self) -> Any:
-        return self._config
-
     def wait_for_initial_load(self, timeout: float) -> bool:
         """Wait until every configured model has settled (versions AVAILABLE or failed)."""
         names = [m.name for m in self._config.model_config_list.config] if self._config else []
         return self.manager.wait_until(lambda: all(self.manager.settled(n) for n in names), timeout)
-
-    def available(self, model: str) -> list[int]:
-        try:
-            return [v.number for v in self.manager.status(model) if v.state == State.AVAILABLE]
-        except ServingError:
-            return []
 
     def close(self) -> None:
         self.source.stop()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving.errors import failed_precondition, invalid, not_found
+from serving.errors import failed_precondition, not_found
 
 log = logging.getLogger("serving")
 
@@ -199,10 +199,6 @@ class AspiredVersionsManager:
                 )
             self._labels[model] = dict(labels)
 
-    def labels(self, model: str) -> dict[str, int]:
-        with self._lock:
-            return dict(self._labels.get(model, {}))
-
     # -- the request side ------------------------------------------------------------------
     def resolve(self, model: str, version: int | None = None, label: str | None = None) -> Version:
         with self._lock:
@@ -250,10 +246,6 @@ class AspiredVersionsManager:
                 return [versions[version]]
             return sorted(versions.values(), key=lambda v: -v.number)
 
-    def models(self) -> list[str]:
-        with self._lock:
-            return sorted(self._models)
-
     def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -288,7 +280,3 @@ class AspiredVersionsManager:
         for v in victims:
             self._unload(v)
 
-
-def check_version_spec(version: int | None) -> None:
-    if version is not None and version < 0:
-        raise invalid(f"version must be non-negative, got {version}")

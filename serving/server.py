@@ -53,7 +53,6 @@ class ModelServer:
         self.rest: Any = None
         self.grpc_port = 0
         self._stopped = threading.Event()
-        self._config_mtime: float | None = None
         self._config_text: str | None = None
 
     def _initial_config(self) -> Any:
