@@ -279,4 +279,3 @@ class AspiredVersionsManager:
                 v.state = State.UNLOADING
         for v in victims:
             self._unload(v)
-

@@ -64,7 +64,7 @@ def handle_post(core: ServerCore, m: re.Match, body: dict[str, Any]) -> dict[str
             name = sig_name or DEFAULT_SIGNATURE
             sig = common.signature(v, name)
             feeds, fmt = rest_json.predict_feeds(body, sig)
-            common.check_inputs(sig, feeds, {k: sig.inputs[k].dtype for k in feeds})
+            common.check_inputs(v, name, feeds, {k: sig.inputs[k].dtype for k in feeds})
             outputs = common.run(core, v, name, feeds)
         return rest_json.predict_response(outputs, fmt)
     from tensorflow_serving.apis import classification_pb2, regression_pb2

@@ -50,6 +50,18 @@ class Servable:
         self.meta_graph = meta_graph
         self.signatures = {k: v for k, v in meta_graph.signature_def.items() if k != INIT_OP_SIGNATURE}
         self._callables: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+        # Per signature: its input names (sorted), and each input's dtype and dims (None: unknown rank),
+        # read once here rather than on every request.
+        self._input_specs = {
+            name: (
+                sorted(sig.inputs),
+                {
+                    n: (t.dtype, None if t.tensor_shape.unknown_rank else [d.size for d in t.tensor_shape.dim])
+                    for n, t in sig.inputs.items()
+                },
+            )
+            for name, sig in self.signatures.items()
+        }
         self._lock = threading.Lock()
         self.run_in_caller_thread = run_in_caller_thread
 
@@ -93,6 +105,10 @@ class Servable:
                 f"has: {', '.join(sorted(self.signatures))}",
             )
         return sig
+
+    def input_specs(self, signature_name: str) -> tuple[list[str], dict[str, tuple[int, list[int] | None]]]:
+        self.signature(signature_name)  # SignatureError when there is no such signature
+        return self._input_specs[signature_name]
 
     def run(
         self, signature_name: str, feeds: Mapping[str, np.ndarray], output_filter: Sequence[str] = ()

@@ -50,32 +50,9 @@ def signature(v: Version, name: str) -> Any:
         raise failed_precondition(f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.') from None
 
 
-def _expectations(sig: Any) -> tuple[list[str], dict[str, tuple[int, list[int] | None]]]:
-    """Input names, and each input's dtype and dims (None: unknown rank), read once per signature."""
-    expect = {
-        n: (t.dtype, None if t.tensor_shape.unknown_rank else [d.size for d in t.tensor_shape.dim])
-        for n, t in sig.inputs.items()
-    }
-    return sorted(expect), expect
-
-
-_EXPECT_CACHE: dict[int, tuple[Any, tuple[list[str], dict[str, tuple[int, list[int] | None]]]]] = {}
-
-
-def expectations(sig: Any) -> tuple[list[str], dict[str, tuple[int, list[int] | None]]]:
-    hit = _EXPECT_CACHE.get(id(sig))
-    if hit is not None and hit[0] is sig:
-        return hit[1]
-    value = _expectations(sig)
-    if len(_EXPECT_CACHE) > 4096:
-        _EXPECT_CACHE.clear()
-    _EXPECT_CACHE[id(sig)] = (sig, value)
-    return value
-
-
-def check_inputs(sig: Any, feeds: Mapping[str, np.ndarray], dtypes: Mapping[str, int]) -> None:
+def check_inputs(v: Version, signature_name: str, feeds: Mapping[str, np.ndarray], dtypes: Mapping[str, int]) -> None:
     """Names, dtypes and shapes of the request's tensors against the signature's, naming the input."""
-    expected, expect = expectations(sig)
+    expected, expect = v.servable.input_specs(signature_name or DEFAULT_SIGNATURE)
     if len(feeds) != len(expected) or any(name not in expect for name in feeds):
         for name in sorted(feeds):
             if name not in expect:

@@ -17,9 +17,9 @@ def predict(core: ServerCore, request: Any) -> Any:
 
     with held(core, request.model_spec) as v:
         sig_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        sig = signature(v, sig_name)
+        signature(v, sig_name)  # an unknown signature is FAILED_PRECONDITION, before any decoding
         feeds = {name: to_numpy(t, name) for name, t in request.inputs.items()}
-        check_inputs(sig, feeds, {name: t.dtype for name, t in request.inputs.items()})
+        check_inputs(v, sig_name, feeds, {name: t.dtype for name, t in request.inputs.items()})
         outputs = run(core, v, sig_name, feeds, list(request.output_filter))
         response = predict_pb2.PredictResponse()
         fill_spec(response.model_spec, v, sig_name)
