@@ -19,12 +19,6 @@ from typing import Any
 import numpy as np
 
 from export.publish import labelled_versions, version_dir, versions
-from train.metrics import (  # noqa: F401 - re-exported for the export pipeline
-    DEFAULT_THRESHOLDS,
-    compare_classification,
-    compare_regression,
-    thresholds,
-)
 
 REPORT_FILE = "differential_report.json"
 PLOT_FILE = "differential_report.png"

@@ -17,6 +17,7 @@ import numpy as np
 from export import gate, model_card, publish, signatures, validate, warmup
 from export.examples import to_examples
 from train.errors import InputError
+from train.metrics import compare_classification, compare_regression, evaluate, thresholds
 from train.run import MODEL_FILE, load_run_inputs, split_rows
 
 log = logging.getLogger(__name__)
@@ -96,13 +97,11 @@ def run_gate(
             cand.close()
             prod.close()
         if spec.task == "classification":
-            limits = gate.thresholds(spec.task, spec.gate, {})
-            numbers = gate.compare_classification(y, classes, out_c["probabilities"], out_p["probabilities"], limits)
+            limits = thresholds(spec.task, spec.gate, {})
+            numbers = compare_classification(y, classes, out_c["probabilities"], out_p["probabilities"], limits)
         else:
-            from train.metrics import evaluate
-
-            limits = gate.thresholds(spec.task, spec.gate, evaluate("regression", y, out_p["predictions"]))
-            numbers = gate.compare_regression(y, out_c["predictions"], out_p["predictions"], limits)
+            limits = thresholds(spec.task, spec.gate, evaluate("regression", y, out_p["predictions"]))
+            numbers = compare_regression(y, out_c["predictions"], out_p["predictions"], limits)
         report |= numbers | {"thresholds": limits}
         failures += numbers.pop("failures")
         report.pop("failures", None)
