@@ -11,7 +11,7 @@ import grpc
 import grpc.aio
 
 from shipyard_client import _base as b
-from shipyard_client._errors import FailedPreconditionError, ModelNotFoundError, UnavailableError
+from shipyard_client._errors import ModelNotFoundError, UnavailableError
 from shipyard_client._proto import serving_apis_pb2 as sp
 from shipyard_client._retry import RetryPolicy
 from shipyard_client._types import ClassifyResult, ModelMetadata, PredictResult, RegressResult, VersionStatus
@@ -50,12 +50,7 @@ class AsyncClient:
             self._channel = grpc.aio.insecure_channel(
                 target, options=opts, compression=compression, interceptors=list(interceptors) or None
             )
-        self._stubs = {
-            path: self._channel.unary_unary(
-                path, request_serializer=req.SerializeToString, response_deserializer=resp.FromString
-            )
-            for path, (req, resp) in b.METHODS.items()
-        }
+        self._stubs = b.stubs(self._channel)
         self._signatures: dict[tuple[str, int | None, str | None, str], Any] = {}
 
     async def _call(self, path: str, request: Any, target: b.Target, timeout: b.Timeout) -> Any:
@@ -76,16 +71,10 @@ class AsyncClient:
                 await asyncio.sleep(delay)
 
     async def _signature(self, target: b.Target) -> Any:
-        key = (target.model, target.version, target.label, target.signature)
+        key = b.signature_key(target)
         if key not in self._signatures:
             meta = await self.metadata_of(target.model, version=target.version, label=target.label)
-            sig = meta.signatures.get(target.signature)
-            if sig is None:
-                raise FailedPreconditionError(
-                    f"model {target.model} has no signature {target.signature!r}; it has {sorted(meta.signatures)}",
-                    model=target.model,
-                )
-            self._signatures[key] = sig
+            self._signatures[key] = b.pick_signature(meta, target)
         return self._signatures[key]
 
     async def predict(

@@ -112,6 +112,31 @@ def channel_options(
     return list(merged.items())
 
 
+def stubs(channel: Any) -> dict[str, Any]:
+    """One unary-unary callable per TF Serving method path, with the SDK's own messages."""
+    return {
+        path: channel.unary_unary(path, request_serializer=req.SerializeToString, response_deserializer=resp.FromString)
+        for path, (req, resp) in METHODS.items()
+    }
+
+
+def pick_signature(meta: ModelMetadata, target: Target) -> Signature:
+    """The target's signature from the model's metadata, or FailedPreconditionError naming what exists."""
+    sig = meta.signatures.get(target.signature)
+    if sig is None:
+        from shipyard_client._errors import FailedPreconditionError
+
+        raise FailedPreconditionError(
+            f"model {target.model} has no signature {target.signature!r}; it has {sorted(meta.signatures)}",
+            model=target.model,
+        )
+    return sig
+
+
+def signature_key(target: Target) -> tuple[str, int | None, str | None, str]:
+    return (target.model, target.version, target.label, target.signature)
+
+
 def to_error(e: grpc.RpcError, target: Target) -> ShipyardError:
     code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
     details = e.details() if hasattr(e, "details") else str(e)

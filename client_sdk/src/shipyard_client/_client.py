@@ -67,12 +67,7 @@ class Client:
             channel = grpc.insecure_channel(target, options=opts, compression=compression)
         self._raw_channel = channel
         self._channel = grpc.intercept_channel(channel, *interceptors) if interceptors else channel
-        self._stubs = {
-            path: self._channel.unary_unary(
-                path, request_serializer=req.SerializeToString, response_deserializer=resp.FromString
-            )
-            for path, (req, resp) in b.METHODS.items()
-        }
+        self._stubs = b.stubs(self._channel)
         self._signatures: dict[tuple[str, int | None, str | None, str], Any] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -94,18 +89,10 @@ class Client:
                 time.sleep(delay)
 
     def _signature(self, target: b.Target) -> Any:
-        key = (target.model, target.version, target.label, target.signature)
+        key = b.signature_key(target)
         if key not in self._signatures:
             meta = self.metadata_of(target.model, version=target.version, label=target.label)
-            sig = meta.signatures.get(target.signature)
-            if sig is None:
-                from shipyard_client._errors import FailedPreconditionError
-
-                raise FailedPreconditionError(
-                    f"model {target.model} has no signature {target.signature!r}; it has {sorted(meta.signatures)}",
-                    model=target.model,
-                )
-            self._signatures[key] = sig
+            self._signatures[key] = b.pick_signature(meta, target)
         return self._signatures[key]
 
     # -- the API ---------------------------------------------------------------------------------

@@ -83,6 +83,11 @@ class _Job:
     primary_error: str | None = None
 
 
+def _shadow_kwargs(job: _Job, timeout: float | None) -> dict[str, Any]:
+    """The caller's keyword arguments for the shadow call, with the shadow's own timeout."""
+    return dict(job.kwargs) if timeout is None else dict(job.kwargs, timeout=timeout)
+
+
 def _record(
     job: _Job, primary: Endpoint, shadow: Endpoint, shadow_result: Any, shadow_ms: float, error: str | None
 ) -> Record:
@@ -192,9 +197,7 @@ class ShadowClient:
         shadow_result = None
         start = time.perf_counter()
         try:
-            kwargs = dict(job.kwargs)
-            if self.shadow_timeout is not None:
-                kwargs["timeout"] = self.shadow_timeout
+            kwargs = _shadow_kwargs(job, self.shadow_timeout)
             shadow_result = getattr(s.client, job.method)(
                 s.model, job.inputs, version=s.version, label=s.label, **kwargs
             )
@@ -300,9 +303,7 @@ class AsyncShadowClient:
         shadow_result = None
         start = time.perf_counter()
         try:
-            kwargs = dict(job.kwargs)
-            if self.shadow_timeout is not None:
-                kwargs["timeout"] = self.shadow_timeout
+            kwargs = _shadow_kwargs(job, self.shadow_timeout)
             shadow_result = await getattr(s.client, job.method)(
                 s.model, job.inputs, version=s.version, label=s.label, **kwargs
             )
