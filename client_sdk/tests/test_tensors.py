@@ -8,6 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 from shipyard_client import EncodingError, decode, encode
 from shipyard_client._proto import tf_types_pb2 as tfp
+from shipyard_client._tensors import encode_wire
 
 NUMERIC = [
     "float16",
@@ -55,6 +56,60 @@ def test_str_round_trip_with_and_without_decoding(values):
     assert decode(encode(arr), decode_strings=True).tolist() == values
     fixed = np.array(values, dtype=str)  # numpy's str_ drops trailing NULs itself: compare with what it holds
     assert decode(encode(fixed), decode_strings=True).tolist() == fixed.tolist()
+
+
+def _reference(values):
+    """string_val as the plain protobuf API writes it, element by element."""
+    p = tfp.TensorProto()
+    p.string_val.extend(v if isinstance(v, bytes) else v.encode() for v in values)
+    return list(p.string_val)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.text(max_size=4),
+            st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=120, max_size=300),
+            st.binary(max_size=6),
+        ),
+        max_size=12,
+    )
+)
+def test_string_wire_encoding_matches_the_element_by_element_one(values):
+    """The joined fast path (1- and 3-byte lengths), and its fallbacks (NULs inside, bytes, mixed)."""
+    arr = np.array(values, dtype=object).reshape(len(values))
+    wire = encode_wire(arr, "s")
+    parsed = tfp.TensorProto.FromString(wire)
+    assert list(parsed.string_val) == _reference(values)
+    assert [d.size for d in parsed.tensor_shape.dim] == [len(values)] and parsed.dtype == tfp.DT_STRING
+    assert encode(arr) == parsed
+
+
+def test_string_wire_encoding_of_long_and_very_long_elements():
+    values = ["a" * 127, "b" * 128, "é" * 9000, "", "c" * 20000]
+    assert list(tfp.TensorProto.FromString(encode_wire(np.array(values))).string_val) == _reference(values)
+    huge = ["x" * (1 << 21), "y"]  # over the 3-byte length: element by element
+    assert list(tfp.TensorProto.FromString(encode_wire(np.array(huge, dtype=object))).string_val) == _reference(huge)
+
+
+def test_numeric_wire_encoding_is_the_messages_bytes():
+    arrays = (
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.arange(6.0).reshape(2, 3).T,  # not C-contiguous
+        np.arange(4, dtype=">i4"),  # big-endian
+        np.array(True),
+        np.array([1 + 2j], np.complex64),
+        np.int8(3),
+        np.zeros((0, 2), np.int64),
+    )
+    for arr in arrays:
+        assert encode_wire(arr) == encode(arr).SerializeToString()
+
+
+def test_unencodable_str_is_refused_naming_the_input():
+    with pytest.raises(EncodingError, match="'s': element 1 cannot be encoded as UTF-8"):
+        encode(np.array(["a", "\ud800"], dtype=object), "s")
 
 
 def test_bytes_and_str_numpy_arrays():

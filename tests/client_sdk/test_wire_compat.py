@@ -60,6 +60,20 @@ def test_requests_parse_as_tf_servings_messages():
     assert tf.make_ndarray(theirs.inputs["s"]).tolist() == [b"a"]
 
 
+def test_string_tensors_on_the_wire_decode_with_tensorflow():
+    """Both length widths of the joined string path (1-byte, and 3-byte for elements of 128 bytes or
+    more) parse with TensorFlow's protobuf and decode with tf.make_ndarray."""
+    short = np.array([f"penguin-{i}" for i in range(300)] + ["", "é"], dtype=object)
+    long = np.array(["x" * 130, "é" * 5000, "", "z"])
+    req = predict_request(Target("penguins"), {"short": short, "long": long.reshape(2, 2)}, None)
+    theirs = predict_pb2.PredictRequest.FromString(req.SerializeToString())
+    assert tf.make_ndarray(theirs.inputs["short"]).tolist() == [v.encode() for v in short]
+    got = tf.make_ndarray(theirs.inputs["long"])
+    assert got.shape == (2, 2) and got.ravel().tolist() == [v.encode() for v in long]
+    ours = req.message()  # the SDK's own PredictRequest type, same content
+    assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
+
+
 def test_metadata_any_from_tf_serving_parses_into_our_message():
     from tensorflow.core.protobuf import meta_graph_pb2
 

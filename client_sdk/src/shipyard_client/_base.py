@@ -20,7 +20,7 @@ from shipyard_client._examples import to_examples
 from shipyard_client._proto import serving_apis_pb2 as sp
 from shipyard_client._proto import tf_types_pb2 as tfp
 from shipyard_client._retry import RetryPolicy
-from shipyard_client._tensors import decode, dtype_name, encode, tf_dtype
+from shipyard_client._tensors import decode, dtype_name, encode_wire, tf_dtype, varint
 from shipyard_client._types import (
     ClassifyResult,
     ModelMetadata,
@@ -112,11 +112,16 @@ def channel_options(
     return list(merged.items())
 
 
+def _serialize(request: Any) -> bytes:
+    """Messages and EncodedPredictRequests alike."""
+    return request.SerializeToString()  # type: ignore[no-any-return]
+
+
 def stubs(channel: Any) -> dict[str, Any]:
     """One unary-unary callable per TF Serving method path, with the SDK's own messages."""
     return {
-        path: channel.unary_unary(path, request_serializer=req.SerializeToString, response_deserializer=resp.FromString)
-        for path, (req, resp) in METHODS.items()
+        path: channel.unary_unary(path, request_serializer=_serialize, response_deserializer=resp.FromString)
+        for path, (_req, resp) in METHODS.items()
     }
 
 
@@ -202,16 +207,41 @@ def validate(inputs: Mapping[str, np.ndarray], signature: Signature, target: Tar
 
 
 # -- requests and responses -----------------------------------------------------------------------
+class EncodedPredictRequest:
+    """A PredictRequest already in its wire form: the tensors are encoded straight to bytes
+    (`encode_wire`), with no message holding them. This is what Predict sends and what interceptors
+    see for it: `model_spec` and `input_names` to look at, `message()` for the parsed PredictRequest."""
+
+    __slots__ = ("data", "input_names", "model_spec")
+
+    def __init__(self, data: bytes, model_spec: Any, input_names: tuple[str, ...]) -> None:
+        self.data = data
+        self.model_spec = model_spec
+        self.input_names = input_names
+
+    def SerializeToString(self) -> bytes:
+        return self.data
+
+    def message(self) -> sp.PredictRequest:
+        return sp.PredictRequest.FromString(self.data)
+
+
 def predict_request(
     target: Target, inputs: Mapping[str, np.ndarray], output_filter: Sequence[str] | None
-) -> sp.PredictRequest:
-    req = sp.PredictRequest()
-    target.spec(req.model_spec)
-    for name, value in inputs.items():
-        encode(value, name, into=req.inputs[name])
+) -> EncodedPredictRequest:
+    """PredictRequest bytes: model_spec (field 1) and output_filter (3) from a message, then one
+    `inputs` map entry (field 2: key 1, value 2) per tensor, appended on the wire."""
+    head = sp.PredictRequest()
+    target.spec(head.model_spec)
     if output_filter:
-        req.output_filter.extend(output_filter)
-    return req
+        head.output_filter.extend(output_filter)
+    parts = [head.SerializeToString()]
+    for name, value in inputs.items():
+        key = name.encode()
+        tensor = encode_wire(value, name)
+        entry_head = b"\x0a" + varint(len(key)) + key + b"\x12" + varint(len(tensor))
+        parts += (b"\x12", varint(len(entry_head) + len(tensor)), entry_head, tensor)
+    return EncodedPredictRequest(b"".join(parts), head.model_spec, tuple(inputs))
 
 
 def predict_result(resp: sp.PredictResponse, decode_strings: bool) -> PredictResult:

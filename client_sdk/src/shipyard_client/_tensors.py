@@ -133,7 +133,10 @@ def _as_bytes(values: np.ndarray, name: str) -> list[bytes]:
         if type(v) is bytes:
             continue
         if isinstance(v, str):
-            out[i] = v.encode()
+            try:
+                out[i] = v.encode()
+            except UnicodeEncodeError as e:
+                raise EncodingError(f"input {name!r}: element {i} cannot be encoded as UTF-8: {e}") from None
         elif isinstance(v, (bytes, bytearray, memoryview)):
             out[i] = bytes(v)
         else:
@@ -143,26 +146,105 @@ def _as_bytes(values: np.ndarray, name: str) -> list[bytes]:
     return out
 
 
-def _extend_strings(proto: tfp.TensorProto, array: np.ndarray, name: str) -> None:
-    """string_val from an array of str or bytes. Fast paths first (all bytes: as they are; all str:
-    str.encode through map), the element-by-element check only when those fail."""
-    if array.dtype.kind in "SU":
-        proto.string_val.extend(_as_bytes(array, name))
-        return
-    values = array.ravel().tolist()
-    if values and type(values[0]) is str:
+_STRING_VAL = 0x42  # TensorProto.string_val: field 8, length-delimited
+_TENSOR_CONTENT = b"\x22"  # TensorProto.tensor_content: field 4, length-delimited
+
+
+def varint(n: int) -> bytes:
+    """A protobuf base-128 varint."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _joined_field(values: list[Any]) -> bytearray | None:
+    """The string_val field of a list of str (or of bytes), on the wire, without one Python object
+    per element: the list is joined with NUL separators one or two words wide (and UTF-8 encoded) in
+    one call, the separators are found with numpy and overwritten with each element's field tag and
+    length (a 1-byte varint when every element is under 128 bytes, else a 3-byte one, which protobuf
+    parsers read the same). None when the elements are not all of the first one's type, one holds a
+    NUL, or one cannot be encoded; the caller then goes element by element."""
+    n = len(values)
+    text = type(values[0]) is str
+    for width, limit in ((2, 1 << 7), (4, 1 << 21)):
         try:
-            proto.string_val.extend(list(map(str.encode, values)))  # every element str
-            return
-        except TypeError:
-            del proto.string_val[:]
-    else:
+            if text:
+                sep = "\0" * width
+                joined = (sep + sep.join(values)).encode("utf-8")
+            else:
+                sep_b = b"\0" * width
+                joined = sep_b + sep_b.join(values)
+        except (TypeError, UnicodeEncodeError):
+            return None
+        zeros = np.flatnonzero(np.frombuffer(joined, np.uint8) == 0)
+        if len(zeros) != width * n:  # a NUL inside an element
+            return None
+        starts = zeros[::width]
+        lengths = np.diff(starts, append=len(joined)) - width
+        if int(lengths.max()) >= limit:
+            continue
+        out = bytearray(joined)
+        view = np.frombuffer(out, np.uint8)
+        view[starts] = _STRING_VAL
+        if width == 2:
+            view[starts + 1] = lengths
+        else:
+            view[starts + 1] = (lengths & 0x7F) | 0x80
+            view[starts + 2] = ((lengths >> 7) & 0x7F) | 0x80
+            view[starts + 3] = lengths >> 14
+        return out
+    return None
+
+
+def _extend_strings(proto: tfp.TensorProto, array: np.ndarray, values: list[Any], name: str) -> None:
+    """string_val element by element: all bytes as they are (the field refuses anything else), else
+    each element checked and str encoded as UTF-8."""
+    if type(values[0]) is bytes:
         try:
-            proto.string_val.extend(values)  # every element bytes
+            proto.string_val.extend(values)
             return
         except TypeError:
             del proto.string_val[:]
     proto.string_val.extend(_as_bytes(array, name))
+
+
+def _string_field(array: np.ndarray, name: str) -> bytes | bytearray:
+    """The serialized string_val field of a string tensor (str encoded as UTF-8, bytes as they are)."""
+    values = array.ravel().tolist()
+    if not values:
+        return b""
+    if type(values[0]) is str:  # bytes gain nothing here: bytes.join is slower than the field's extend
+        fast = _joined_field(values)
+        if fast is not None:
+            return fast
+    proto = tfp.TensorProto()
+    _extend_strings(proto, array, values, name)
+    return proto.SerializeToString()
+
+
+def _header(dt: int, shape: tuple[int, ...]) -> bytes:
+    head = tfp.TensorProto(dtype=dt)  # type: ignore[arg-type]
+    dims = head.tensor_shape.dim
+    for s in shape:
+        dims.add().size = s
+    return head.SerializeToString()
+
+
+def encode_wire(value: ArrayLike, name: str = "") -> bytes:
+    """The serialized TensorProto of an array-like: what `encode(value).SerializeToString()` gives,
+    built without the intermediate message (the SDK's request path)."""
+    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    dt = tf_dtype(array, name)
+    head = _header(dt, array.shape)
+    if dt == DT.DT_STRING:
+        return head + _string_field(array, name)
+    data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
+    if not data.nbytes:  # proto3 leaves an empty field out
+        return head
+    return b"".join((head, _TENSOR_CONTENT, varint(data.nbytes), data.reshape(-1).view(np.uint8).data))
 
 
 def encode(value: ArrayLike, name: str = "", into: tfp.TensorProto | None = None) -> tfp.TensorProto:
@@ -175,7 +257,12 @@ def encode(value: ArrayLike, name: str = "", into: tfp.TensorProto | None = None
     for s in array.shape:
         dims.add().size = s
     if dt == DT.DT_STRING:
-        _extend_strings(proto, array, name)
+        values = array.ravel().tolist()
+        fast = _joined_field(values) if values and type(values[0]) is str else None
+        if fast is not None:
+            proto.MergeFromString(fast)  # type: ignore[arg-type]  # any buffer parses
+        elif values:
+            _extend_strings(proto, array, values, name)
     else:
         proto.tensor_content = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
     return proto
