@@ -36,6 +36,8 @@ class ModelServer:
             method_name_check=args.enable_signature_method_name_check,
             warmup=args.enable_model_warmup,
             tags=tuple(t for t in args.saved_model_tags.split(",") if t),
+            intra_op_threads=args.tensorflow_intra_op_parallelism,
+            inter_op_threads=args.tensorflow_inter_op_parallelism,
         )
         self.core = ServerCore(
             options,

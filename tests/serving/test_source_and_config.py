@@ -96,3 +96,30 @@ def test_flags_refused_with_a_message(argv, phrase, capsys):
     with pytest.raises(SystemExit) as e:
         flags.parse(argv)
     assert e.value.code == 2 and phrase in capsys.readouterr().err
+
+
+def test_thread_pool_flags_reach_the_sessions(exported):
+    """--tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism size the sessions of the
+    versions the server loads (they were once parsed and then dropped)."""
+    from serving.server import ModelServer
+
+    server = ModelServer(
+        flags.parse(
+            [
+                f"--model_base_path={exported / 'penguins'}",
+                "--model_name=penguins",
+                "--tensorflow_intra_op_parallelism=1",
+                "--tensorflow_inter_op_parallelism=2",
+            ]
+        )
+    )
+    try:
+        assert (server.core.options.intra_op_threads, server.core.options.inter_op_threads) == (1, 2)
+        servable = server.core._load("penguins", 1, exported / "penguins" / "1")
+        try:
+            config = servable._session._config
+            assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (1, 2)
+        finally:
+            servable.close()
+    finally:
+        server.core.close()
