@@ -49,7 +49,7 @@ class Servable:
         self._session = session
         self.meta_graph = meta_graph
         self.signatures = {k: v for k, v in meta_graph.signature_def.items() if k != INIT_OP_SIGNATURE}
-        self._callables: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+        self._callables: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[Any, tuple[str, ...]]] = {}
         # Per signature: its input names (sorted), and each input's dtype and dims (None: unknown rank),
         # read once here rather than on every request.
         self._input_specs = {
@@ -114,37 +114,43 @@ class Servable:
         self, signature_name: str, feeds: Mapping[str, np.ndarray], output_filter: Sequence[str] = ()
     ) -> dict[str, np.ndarray]:
         """Run a signature on numpy inputs keyed by the signature's input names."""
-        sig = self.signature(signature_name)
         names = tuple(sorted(feeds))
-        missing = sorted(set(sig.inputs) - set(feeds))
+        key = (signature_name, names, tuple(output_filter))
+        entry = self._callables.get(key)
+        if entry is None:  # first call with these names: check them and make the session callable
+            entry = self._prepare(key)
+        fn, outs = entry
+        values = fn(*(feeds[n] for n in names))
+        return dict(zip(outs, (np.asarray(v) for v in values), strict=True))
+
+    def _prepare(self, key: tuple[str, tuple[str, ...], tuple[str, ...]]) -> tuple[Any, tuple[str, ...]]:
+        signature_name, names, output_filter = key
+        sig = self.signature(signature_name)
+        missing = sorted(set(sig.inputs) - set(names))
         if missing:
             raise SignatureError(
                 "invalid_argument", f"input {missing[0]!r} is missing; expected inputs: {', '.join(sorted(sig.inputs))}"
             )
-        extra = sorted(set(feeds) - set(sig.inputs))
+        extra = sorted(set(names) - set(sig.inputs))
         if extra:
             raise SignatureError(
                 "invalid_argument",
                 f"input {extra[0]!r} is not an input of signature "
                 f"{signature_name or DEFAULT_SIGNATURE!r}; expected: {', '.join(sorted(sig.inputs))}",
             )
-        outs = tuple(output_filter) if output_filter else tuple(sorted(sig.outputs))
+        outs = output_filter or tuple(sorted(sig.outputs))
         unknown = [o for o in outs if o not in sig.outputs]
         if unknown:
             raise SignatureError(
                 "invalid_argument",
                 f"output {unknown[0]!r} is not an output of the signature; it has: {', '.join(sorted(sig.outputs))}",
             )
-        key = (signature_name, names, outs)
-        fn = self._callables.get(key)
-        if fn is None:
-            with self._lock:
-                fn = self._callables.get(key)
-                if fn is None:
-                    fn = self._make_callable([sig.inputs[n].name for n in names], [sig.outputs[o].name for o in outs])
-                    self._callables[key] = fn
-        values = fn(*(feeds[n] for n in names))
-        return dict(zip(outs, (np.asarray(v) for v in values), strict=True))
+        with self._lock:
+            entry = self._callables.get(key)
+            if entry is None:
+                fn = self._make_callable([sig.inputs[n].name for n in names], [sig.outputs[o].name for o in outs])
+                entry = self._callables[key] = (fn, outs)
+        return entry
 
     def _make_callable(self, feeds: list[str], fetches: list[str]) -> Any:
         """A C++ Session callable (Session::MakeCallable) for these tensor names: the feeds go to

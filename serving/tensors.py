@@ -116,7 +116,7 @@ def to_numpy(proto: Any, name: str = "") -> np.ndarray:
                 f"shape {list(shape)} of {dtype_name(dt)} needs {expected}"
             )
         return np.frombuffer(proto.tensor_content, dtype=np_dtype).reshape(shape)
-    field = getattr(proto, FIELD[dt])
+    field = getattr(proto, FIELD[dt])[:]  # a list: numpy reads it 5x faster than the repeated field
     if dt in (DT_HALF, DT_BFLOAT16):
         flat = np.array(field, dtype=np.uint16).view(np_dtype)
     elif dt in (DT_COMPLEX64, DT_COMPLEX128):
@@ -133,14 +133,22 @@ def to_numpy(proto: Any, name: str = "") -> np.ndarray:
     raise invalid(f"input {name!r}: {flat.size} values for shape {list(shape)}")
 
 
+_DTYPE_OF: dict[np.dtype, int] = {}
+
+
 def dtype_of(array: np.ndarray) -> int:
+    dt = _DTYPE_OF.get(array.dtype)
+    if dt is not None:
+        return dt
     if array.dtype == object or array.dtype.kind in ("S", "U"):
-        return DT_STRING
-    if array.dtype.name == "bfloat16":
-        return DT_BFLOAT16
-    dt = FROM_NUMPY.get(array.dtype.newbyteorder("="))
-    if dt is None:
-        raise invalid(f"no TensorFlow dtype for numpy {array.dtype}")
+        dt = DT_STRING
+    elif array.dtype.name == "bfloat16":
+        dt = DT_BFLOAT16
+    else:
+        dt = FROM_NUMPY.get(array.dtype.newbyteorder("="))
+        if dt is None:
+            raise invalid(f"no TensorFlow dtype for numpy {array.dtype}")
+    _DTYPE_OF[array.dtype] = dt
     return dt
 
 
