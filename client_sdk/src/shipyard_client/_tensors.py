@@ -225,6 +225,11 @@ def _string_field(array: np.ndarray, name: str) -> bytes | bytearray:
     return proto.SerializeToString()
 
 
+def _little_endian(array: np.ndarray) -> np.ndarray:
+    """The array's values as tensor_content holds them: C order, little-endian (a copy only if needed)."""
+    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
+
+
 def _header(dt: int, shape: tuple[int, ...]) -> bytes:
     head = tfp.TensorProto(dtype=dt)  # type: ignore[arg-type]
     dims = head.tensor_shape.dim
@@ -241,7 +246,7 @@ def encode_wire(value: ArrayLike, name: str = "") -> bytes:
     head = _header(dt, array.shape)
     if dt == DT.DT_STRING:
         return head + _string_field(array, name)
-    data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
+    data = _little_endian(array)
     if not data.nbytes:  # proto3 leaves an empty field out
         return head
     return b"".join((head, _TENSOR_CONTENT, varint(data.nbytes), data.reshape(-1).view(np.uint8).data))
@@ -264,7 +269,7 @@ def encode(value: ArrayLike, name: str = "", into: tfp.TensorProto | None = None
         elif values:
             _extend_strings(proto, array, values, name)
     else:
-        proto.tensor_content = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        proto.tensor_content = _little_endian(array).tobytes()
     return proto
 
 
