@@ -5,7 +5,7 @@ import grpc
 
 from tests.fixtures.servers import start_local
 from tests.serving.conftest import copy_base
-from tests.serving.test_grpc_api import predict_request
+from tests.serving.test_grpc_api import ROW, predict_request
 
 
 def test_unix_socket_health_check_and_sigterm(exported, tmp_path):
@@ -35,3 +35,143 @@ def test_unix_socket_health_check_and_sigterm(exported, tmp_path):
         assert server.stop() == 0  # SIGTERM: a clean exit
     log = server.log()
     assert "received signal 15" in log and "unloading penguins version 1" in log and "stopped" in log
+
+
+def _self_signed(tmp_path):
+    """A throwaway certificate for 127.0.0.1/localhost (its own CA), made with the openssl CLI."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl CLI on this machine to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return key.read_bytes(), cert.read_bytes()
+
+
+def _ssl_config(path, key, cert, client_verify):
+    import json
+
+    path.write_text(
+        f"server_key: {json.dumps(key.decode())}\nserver_cert: {json.dumps(cert.decode())}\n"
+        f"custom_ca: {json.dumps(cert.decode())}\nclient_verify: {str(client_verify).lower()}\n"
+    )
+    return path
+
+
+def test_ssl_config_serves_grpc_over_tls_and_verifies_clients(exported, tmp_path):
+    """--ssl_config_file: gRPC only over TLS with the configured key and certificate; with
+    client_verify, a client without a certificate signed by custom_ca is refused."""
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    key, cert = _self_signed(tmp_path)
+    base = copy_base(exported, tmp_path / "models", {"penguins": [1]})
+    config = _ssl_config(tmp_path / "ssl.config", key, cert, client_verify=True)
+    server = start_local(
+        [f"--model_base_path={base / 'penguins'}", "--model_name=penguins", f"--ssl_config_file={config}"],
+        tmp_path,
+        ready=False,
+    )
+    mutual = grpc.ssl_channel_credentials(root_certificates=cert, private_key=key, certificate_chain=cert)
+    try:
+        with grpc.secure_channel(server.target, mutual) as ch:
+            grpc.channel_ready_future(ch).result(timeout=300)
+            r = prediction_service_pb2_grpc.PredictionServiceStub(ch).Predict(predict_request(), timeout=30)
+            assert r.model_spec.version.value == 1
+            assert len(r.outputs["probabilities"].float_val) == 3
+        # TLS without a client certificate: the handshake is refused.
+        with grpc.secure_channel(server.target, grpc.ssl_channel_credentials(root_certificates=cert)) as ch:
+            try:
+                prediction_service_pb2_grpc.PredictionServiceStub(ch).Predict(predict_request(), timeout=10)
+                raise AssertionError("a client without a certificate was served")
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.UNAVAILABLE
+        # Plaintext against the TLS port: refused too.
+        with grpc.insecure_channel(server.target) as ch:
+            try:
+                prediction_service_pb2_grpc.PredictionServiceStub(ch).Predict(predict_request(), timeout=10)
+                raise AssertionError("a plaintext client was served on the TLS port")
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        assert server.stop() == 0
+
+
+def test_rest_deadline_and_sigterm_finishes_requests_in_flight(exported, tmp_path):
+    """A batch that waits 2 s for company holds requests in flight long enough to observe both:
+    --rest_api_timeout_in_ms answers a REST predict 504 at its deadline, and SIGTERM lets a gRPC
+    predict already queued finish with its answer before the server exits cleanly."""
+    import json
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    base = copy_base(exported, tmp_path / "models", {"penguins": [1]})
+    batching = tmp_path / "batching.config"
+    batching.write_text(
+        "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000000 }\n"
+        "max_enqueued_batches { value: 10 }\nnum_batch_threads { value: 1 }\n"
+    )
+    server = start_local(
+        [
+            f"--model_base_path={base / 'penguins'}",
+            "--model_name=penguins",
+            "--enable_batching",
+            f"--batching_parameters_file={batching}",
+            "--rest_api_timeout_in_ms=300",
+        ],
+        tmp_path,
+    )
+    try:
+        body = json.dumps({"instances": [ROW]}).encode()
+        start = time.monotonic()
+        try:
+            urllib.request.urlopen(f"{server.rest}/v1/models/penguins:predict", data=body, timeout=30)
+            raise AssertionError("the REST request outlived --rest_api_timeout_in_ms")
+        except urllib.error.HTTPError as e:
+            assert e.code == 504
+            assert "error" in json.loads(e.read())
+        assert time.monotonic() - start < 1.9  # answered at the REST deadline, not when the batch ran
+        # The batch holding that REST request has run; a new gRPC request now waits 2 s in a new batch.
+        time.sleep(2.2)
+        result: dict = {}
+
+        channel = grpc.insecure_channel(server.target)  # its own: stop() closes the fixture's channel
+
+        def call() -> None:
+            try:
+                result["response"] = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                    predict_request(), timeout=30
+                )
+            except grpc.RpcError as e:
+                result["error"] = e
+
+        t = threading.Thread(target=call)
+        sent = time.monotonic()
+        t.start()
+        time.sleep(0.5)  # well inside the 2 s the request waits in its batch
+        assert t.is_alive(), "the request finished before SIGTERM; the test proves nothing"
+        assert server.stop() == 0
+        t.join(timeout=30)
+        channel.close()
+        assert "error" not in result, result.get("error")
+        assert result["response"].model_spec.version.value == 1
+        assert time.monotonic() - sent >= 1.5  # it was answered by the batch, after the signal
+    finally:
+        if server.alive():
+            server.stop()
+    log = server.log()
+    assert "received signal 15" in log and "finishing requests in flight" in log and "stopped" in log
