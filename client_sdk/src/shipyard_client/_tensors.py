@@ -162,39 +162,33 @@ def varint(n: int) -> bytes:
 
 def _joined_field(values: list[Any]) -> bytearray | None:
     """The string_val field of a list of str (or of bytes), on the wire, without one Python object
-    per element: the list is joined with NUL separators one or two words wide (and UTF-8 encoded) in
-    one call, the separators are found with numpy and overwritten with each element's field tag and
-    length (a 1-byte varint when every element is under 128 bytes, else a 3-byte one, which protobuf
-    parsers read the same). None when the elements are not all of the first one's type, one holds a
-    NUL, or one cannot be encoded; the caller then goes element by element."""
+    per element: the list is joined (and UTF-8 encoded) in one call with separators that already
+    hold the field's tag and room for each element's length (a 1-byte varint when every element is
+    under 128 bytes, else a 3-byte one, which protobuf parsers read the same); the one NUL in each
+    separator marks where numpy writes the length. None when the elements are not all of the first
+    one's type, one holds a NUL, or one cannot be encoded; the caller then goes element by element."""
     n = len(values)
     text = type(values[0]) is str
-    for width, limit in ((2, 1 << 7), (4, 1 << 21)):
+    for sep, limit in (("B\0", 1 << 7), ("B\0\1\1", 1 << 21)):  # "B" is 0x42, the string_val tag
         try:
-            if text:
-                sep = "\0" * width
-                joined = (sep + sep.join(values)).encode("utf-8")
-            else:
-                sep_b = b"\0" * width
-                joined = sep_b + sep_b.join(values)
+            joined = (sep + sep.join(values)).encode("utf-8") if text else sep.encode() + sep.encode().join(values)
         except (TypeError, UnicodeEncodeError):
             return None
-        zeros = np.flatnonzero(np.frombuffer(joined, np.uint8) == 0)
-        if len(zeros) != width * n:  # a NUL inside an element
+        holes = np.flatnonzero(np.frombuffer(joined, np.uint8) == 0)  # each separator's length byte
+        if len(holes) != n:  # a NUL inside an element
             return None
-        starts = zeros[::width]
-        lengths = np.diff(starts, append=len(joined)) - width
+        width = len(sep)
+        lengths = np.diff(holes, append=len(joined) + 1) - width
         if int(lengths.max()) >= limit:
             continue
         out = bytearray(joined)
         view = np.frombuffer(out, np.uint8)
-        view[starts] = _STRING_VAL
         if width == 2:
-            view[starts + 1] = lengths
+            view[holes] = lengths
         else:
-            view[starts + 1] = (lengths & 0x7F) | 0x80
-            view[starts + 2] = ((lengths >> 7) & 0x7F) | 0x80
-            view[starts + 3] = lengths >> 14
+            view[holes] = (lengths & 0x7F) | 0x80
+            view[holes + 1] = ((lengths >> 7) & 0x7F) | 0x80
+            view[holes + 2] = lengths >> 14
         return out
     return None
 
