@@ -93,6 +93,21 @@ def test_string_wire_encoding_of_long_and_very_long_elements():
     assert list(tfp.TensorProto.FromString(encode_wire(np.array(huge, dtype=object))).string_val) == _reference(huge)
 
 
+def test_string_wire_encoding_across_scan_chunks():
+    """Lists whose joined bytes span many scan chunks: lengths written across chunk edges, and an
+    element that needs 3-byte lengths or holds a NUL found only after earlier chunks were written."""
+    from shipyard_client import _tensors
+
+    many = [f"penguin-{i}" * (i % 7) for i in range(60_000)]  # about 1.7 MB joined: several chunks
+    assert len("B\0".join(many)) > 4 * _tensors._CHUNK
+    late_long = [*many, "x" * 300]
+    late_nul = [*many, "a\0b", "tail"]
+    for values in (many, late_long, late_nul):
+        wire = encode_wire(np.array(values, dtype=object))
+        assert list(tfp.TensorProto.FromString(wire).string_val) == _reference(values)
+        assert (_tensors._joined_field(values) is None) == (values is late_nul)  # only the NUL falls back
+
+
 def test_numeric_wire_encoding_is_the_messages_bytes():
     arrays = (
         np.arange(6, dtype=np.float32).reshape(2, 3),

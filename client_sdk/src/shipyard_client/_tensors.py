@@ -160,37 +160,89 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
+_CHUNK = 1 << 18  # bytes scanned at a time for separators: the scan's temporaries stay small and warm
+
+
+def _short_lengths(out: bytearray, n: int) -> bool | None:
+    """Write each element's 1-byte length into the NUL of its 2-byte separator ("B\\0"), scanning
+    `out` a chunk at a time. True when done; False when an element is 128 bytes or longer (the
+    caller re-joins for 3-byte lengths); None when an element holds a NUL."""
+    view = np.frombuffer(out, np.uint8)
+    size = len(view)
+    mask = np.empty(min(size, _CHUNK), bool)
+    found, prev = 0, -1
+    for start in range(0, size, _CHUNK):
+        segment = view[start : start + _CHUNK]
+        holes = np.flatnonzero(np.equal(segment, 0, out=mask[: len(segment)]))
+        if not len(holes):
+            continue
+        holes += start
+        found += len(holes)
+        if found > n:
+            return None
+        if prev >= 0:  # the previous chunk's last element ends in this chunk
+            length = int(holes[0]) - prev - 2
+            if length >= 1 << 7:
+                return False
+            view[prev] = length
+        if len(holes) > 1:
+            lengths = np.diff(holes)
+            lengths -= 2
+            if int(lengths.max()) >= 1 << 7:
+                return False
+            view[holes[:-1]] = lengths
+        prev = int(holes[-1])
+    if found != n:
+        return None
+    length = size - 1 - prev
+    if length >= 1 << 7:
+        return False
+    view[prev] = length
+    return True
+
+
 def _joined_field(values: list[Any]) -> bytearray | None:
     """The string_val field of a list of str (or of bytes), on the wire, without one Python object
     per element: the list is joined (and UTF-8 encoded) in one call with separators that already
-    hold the field's tag and room for each element's length (a 1-byte varint when every element is
-    under 128 bytes, else a 3-byte one, which protobuf parsers read the same); the one NUL in each
-    separator marks where numpy writes the length. None when the elements are not all of the first
-    one's type, one holds a NUL, or one cannot be encoded; the caller then goes element by element."""
+    hold the field's tag ("B" is 0x42) and room for each element's length (a 1-byte varint when
+    every element is under 128 bytes, else a 3-byte one, which protobuf parsers read the same); the
+    one NUL in each separator marks where numpy writes the length. None when the elements are not
+    all of the first one's type, one holds a NUL, or one cannot be encoded; the caller then goes
+    element by element."""
     n = len(values)
     text = type(values[0]) is str
-    for sep, limit in (("B\0", 1 << 7), ("B\0\1\1", 1 << 21)):  # "B" is 0x42, the string_val tag
+
+    def joined(sep: str) -> bytes | None:
         try:
-            joined = (sep + sep.join(values)).encode("utf-8") if text else sep.encode() + sep.encode().join(values)
+            return (sep + sep.join(values)).encode("utf-8") if text else sep.encode() + sep.encode().join(values)
         except (TypeError, UnicodeEncodeError):
             return None
-        holes = np.flatnonzero(np.frombuffer(joined, np.uint8) == 0)  # each separator's length byte
-        if len(holes) != n:  # a NUL inside an element
-            return None
-        width = len(sep)
-        lengths = np.diff(holes, append=len(joined) + 1) - width
-        if int(lengths.max()) >= limit:
-            continue
-        out = bytearray(joined)
-        view = np.frombuffer(out, np.uint8)
-        if width == 2:
-            view[holes] = lengths
-        else:
-            view[holes] = (lengths & 0x7F) | 0x80
-            view[holes + 1] = ((lengths >> 7) & 0x7F) | 0x80
-            view[holes + 2] = lengths >> 14
+
+    short = joined("B\0")
+    if short is None:
+        return None
+    out = bytearray(short)
+    done = _short_lengths(out, n)
+    if done is None:
+        return None
+    if done:
         return out
-    return None
+    del out, short
+    long = joined("B\0\1\1")
+    if long is None:
+        return None
+    holes = np.flatnonzero(np.frombuffer(long, np.uint8) == 0)  # each separator's first length byte
+    if len(holes) != n:
+        return None
+    lengths = np.diff(holes, append=len(long) + 1) - 4
+    if int(lengths.max()) >= 1 << 21:
+        return None
+    out = bytearray(long)
+    view = np.frombuffer(out, np.uint8)
+    view[holes] = (lengths & 0x7F) | 0x80
+    view[holes + 1] = ((lengths >> 7) & 0x7F) | 0x80
+    view[holes + 2] = lengths >> 14
+    return out
 
 
 def _extend_strings(proto: tfp.TensorProto, array: np.ndarray, values: list[Any], name: str) -> None:
