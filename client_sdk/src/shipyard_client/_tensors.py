@@ -202,19 +202,20 @@ def _short_lengths(out: bytearray, n: int) -> bool | None:
 
 
 def _joined_field(values: list[Any]) -> bytearray | None:
-    """The string_val field of a list of str (or of bytes), on the wire, without one Python object
-    per element: the list is joined (and UTF-8 encoded) in one call with separators that already
-    hold the field's tag ("B" is 0x42) and room for each element's length (a 1-byte varint when
-    every element is under 128 bytes, else a 3-byte one, which protobuf parsers read the same); the
-    one NUL in each separator marks where numpy writes the length. None when the elements are not
-    all of the first one's type, one holds a NUL, or one cannot be encoded; the caller then goes
-    element by element."""
+    """The string_val field of a non-empty list of str, on the wire, without one Python object per
+    element: the list is joined and UTF-8 encoded in one call with separators that already hold the
+    field's tag ("B" is 0x42) and room for each element's length (a 1-byte varint when every element
+    is under 128 bytes, else a 3-byte one, which protobuf parsers read the same); the one NUL in each
+    separator marks where numpy writes the length. None when the list does not start with a str, an
+    element is not a str (bytes gain nothing here: bytes.join is slower than the field's extend),
+    holds a NUL or cannot be encoded; the caller then goes element by element."""
+    if type(values[0]) is not str:
+        return None
     n = len(values)
-    text = type(values[0]) is str
 
     def joined(sep: str) -> bytes | None:
         try:
-            return (sep + sep.join(values)).encode("utf-8") if text else sep.encode() + sep.encode().join(values)
+            return (sep + sep.join(values)).encode("utf-8")
         except (TypeError, UnicodeEncodeError):
             return None
 
@@ -262,10 +263,9 @@ def _string_field(array: np.ndarray, name: str) -> bytes | bytearray:
     values = array.ravel().tolist()
     if not values:
         return b""
-    if type(values[0]) is str:  # bytes gain nothing here: bytes.join is slower than the field's extend
-        fast = _joined_field(values)
-        if fast is not None:
-            return fast
+    fast = _joined_field(values)
+    if fast is not None:
+        return fast
     proto = tfp.TensorProto()
     _extend_strings(proto, array, values, name)
     return proto.SerializeToString()
@@ -309,7 +309,7 @@ def encode(value: ArrayLike, name: str = "", into: tfp.TensorProto | None = None
         dims.add().size = s
     if dt == DT.DT_STRING:
         values = array.ravel().tolist()
-        fast = _joined_field(values) if values and type(values[0]) is str else None
+        fast = _joined_field(values) if values else None
         if fast is not None:
             proto.MergeFromString(fast)  # type: ignore[arg-type]  # any buffer parses
         elif values:
