@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from export.publish import labelled_versions, version_dir, versions
+from modelbase import labels_of, version_dir, versions
 
 REPORT_FILE = "differential_report.json"
 PLOT_FILE = "differential_report.png"
@@ -26,7 +26,7 @@ PLOT_FILE = "differential_report.png"
 
 def production_version(model_base_path: Path, name: str) -> int | None:
     model_dir = model_base_path / name
-    stable = labelled_versions(model_base_path, name).get("stable")
+    stable = labels_of(model_base_path, name).get("stable")
     if stable is not None and version_dir(model_dir, stable) is not None:
         return stable
     return max(versions(model_dir), default=None)

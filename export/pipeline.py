@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+import modelbase
 from export import gate, model_card, publish, signatures, validate, warmup
 from export.examples import to_examples
 from train.errors import InputError
@@ -71,7 +72,7 @@ def run_gate(
     if prod_version is None:
         log.info("gate: no version of %s is published yet; nothing to compare with", name)
         return None
-    prod_dir = publish.version_dir(base / name, prod_version)
+    prod_dir = modelbase.version_dir(base / name, prod_version)
     assert prod_dir is not None
     prod_sigs = signatures.describe_signatures(prod_dir)
     cand_sigs = signatures.describe_signatures(staging)
@@ -135,7 +136,7 @@ def export_run(
     if keep is not None and keep < 1:
         raise InputError(f"--keep must be at least 1, got {keep}")
     model_dir = check_base_path(base, name)
-    if version is not None and publish.version_dir(model_dir, version) is not None:
+    if version is not None and modelbase.version_dir(model_dir, version) is not None:
         raise InputError(f"--version: {model_dir / str(version)} already exists; versions are never overwritten")
     for p in publish.remove_stale_staging(model_dir):
         log.info("removed %s, left by an exporter that is gone", p)
@@ -188,7 +189,7 @@ def export_run(
                 gate_report["forced"] = True
             gate.write_report(gate_report, staging / "assets.extra")
 
-        final_version = version if version is not None else max(publish.versions(model_dir), default=0) + 1
+        final_version = version if version is not None else max(modelbase.versions(model_dir), default=0) + 1
         card = model_card.build_card(
             name, final_version, spec, manifest, signatures.describe_signatures(staging), splits["train"]
         )

@@ -21,26 +21,13 @@ import shutil
 import uuid
 from pathlib import Path
 
+from modelbase import fsync_dir, fsync_tree, labels_of, version_dir, versions
+
 STAGING_PREFIX = ".staging-"
-CONFIG_FILE = "models.config"
 
 
 class VersionExists(Exception):
     pass
-
-
-def versions(model_dir: Path) -> list[int]:
-    """The published versions: child directories whose name is a number (as TF Serving reads them)."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def version_dir(model_dir: Path, version: int) -> Path | None:
-    for p in model_dir.iterdir() if model_dir.is_dir() else ():
-        if p.is_dir() and p.name.isdigit() and int(p.name) == version:
-            return p
-    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -72,18 +59,6 @@ def new_staging_dir(model_dir: Path) -> Path:
     p = model_dir / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     p.mkdir()
     return p
-
-
-def fsync_tree(root: Path) -> None:
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            with open(os.path.join(dirpath, f), "rb") as fh:
-                os.fsync(fh.fileno())
-        fd = os.open(dirpath, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 _RENAME_NOREPLACE = 1
@@ -131,34 +106,14 @@ def publish(staging: Path, model_dir: Path, version: int | None) -> int:
             if version is not None:
                 raise
             continue
-        fd = os.open(model_dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(model_dir)
         return v
-
-
-def labelled_versions(model_base_path: Path, name: str) -> dict[str, int]:
-    """Version labels of `name` in `<model_base_path>/models.config` (ModelServerConfig text format)."""
-    path = model_base_path / CONFIG_FILE
-    if not path.is_file():
-        return {}
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    config = model_server_config_pb2.ModelServerConfig()
-    text_format.Parse(path.read_text(encoding="utf-8"), config)
-    for m in config.model_config_list.config:
-        if m.name == name:
-            return dict(m.version_labels)
-    return {}
 
 
 def prune(model_base_path: Path, name: str, keep: int) -> list[int]:
     """Remove versions older than the newest `keep`, except labelled ones. Returns the removed versions."""
     model_dir = model_base_path / name
-    protected = set(labelled_versions(model_base_path, name).values())
+    protected = set(labels_of(model_base_path, name).values())
     all_versions = versions(model_dir)
     removed = []
     for v in all_versions[: max(0, len(all_versions) - keep)]:

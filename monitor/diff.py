@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+import modelbase
 from train.metrics import compare_classification, compare_regression, evaluate, thresholds
 
 NP = {"DT_FLOAT": np.float32, "DT_INT64": np.int64, "DT_STRING": object, "DT_DOUBLE": np.float64}
@@ -84,7 +85,7 @@ def predict_disk(version_dir: Path, inputs: Mapping[str, np.ndarray], task: str)
     feeds = {
         k: (np.array([str(x).encode() for x in v], dtype=object) if v.dtype == object else v) for k, v in inputs.items()
     }
-    s = Servable.load("diff", int(version_dir.name) if version_dir.name.isdigit() else 0, version_dir)
+    s = Servable.load("diff", modelbase.version_number(version_dir.name) or 0, version_dir)
     try:
         return _output(task, s.run("serving_default", feeds)), s.version
     finally:

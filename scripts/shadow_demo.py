@@ -31,12 +31,13 @@ def main() -> int:
     if not (models / "penguins" / "2").is_dir() or not runs:
         print("the demo has not published two versions: run `make demo` first", file=sys.stderr)
         return 2
+    import modelbase
     from monitor.shadow_report import plot, report_from
     from serving import model_config
     from shipyard_client import Client, Endpoint, ShadowClient, SQLiteSink
     from train.run import load_run_inputs, split_rows
 
-    model_config.write(models, model_config.build(models, {"penguins": {"stable": 1, "canary": 2}}))
+    modelbase.write_config(models, model_config.build(models, {"penguins": {"stable": 1, "canary": 2}}))
     print(f"$ {models / 'models.config'}: stable -> 1, canary -> 2")
     port = free_port()
     with open(args.demo / "shadow-server.log", "wb") as log:  # the child keeps its own copy of the handle

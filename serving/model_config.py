@@ -30,36 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import text_format
-
-CONFIG_FILE = "models.config"
-
-
-def _versions(model_dir: Path) -> list[int]:
-    return (
-        sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-        if model_dir.is_dir()
-        else []
-    )
-
-
-def discover(base: Path) -> dict[str, list[int]]:
-    """Models under the base path: directories that hold at least one numeric version."""
-    out = {}
-    for p in sorted(base.iterdir()) if base.is_dir() else []:
-        if p.is_dir() and not p.name.startswith(".") and _versions(p):
-            out[p.name] = _versions(p)
-    return out
-
-
-def read(base: Path) -> Any:
-    from tensorflow_serving.config import model_server_config_pb2
-
-    config = model_server_config_pb2.ModelServerConfig()
-    path = base / CONFIG_FILE
-    if path.is_file():
-        text_format.Parse(path.read_text(encoding="utf-8"), config)
-    return config
+import modelbase
 
 
 def build(
@@ -72,7 +43,7 @@ def build(
     from tensorflow_serving.config import model_server_config_pb2
 
     config = model_server_config_pb2.ModelServerConfig()
-    for name, versions in discover(base).items():
+    for name, versions in modelbase.models(base).items():
         m = config.model_config_list.config.add()
         m.name = name
         m.base_path = f"{path_prefix.rstrip('/')}/{name}" if path_prefix else str((base / name).resolve())
@@ -99,14 +70,6 @@ def path_prefix_of(config: Any, base: Path) -> str | None:
         if m.base_path != local and m.base_path.endswith("/" + m.name):
             return m.base_path[: -len(m.name) - 1]
     return None
-
-
-def write(base: Path, config: Any) -> Path:
-    path = base / CONFIG_FILE
-    tmp = base / f".{CONFIG_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(text_format.MessageToString(config), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 class Server:
@@ -149,7 +112,7 @@ class Server:
 
 
 def describe(base: Path, name: str, server: Server | None) -> str:
-    config = read(base)
+    config = modelbase.read_config(base)
     labels = current_labels(config).get(name, {})
     lines = [f"{name}: labels {', '.join(f'{k} -> {v}' for k, v in sorted(labels.items())) or '(none)'}"]
     for m in config.model_config_list.config:
@@ -169,31 +132,31 @@ def describe(base: Path, name: str, server: Server | None) -> str:
 
 
 def set_label(base: Path, name: str, label: str, version: int, server: Server | None, wait: float) -> None:
-    versions = discover(base).get(name)
+    versions = modelbase.models(base).get(name)
     if not versions:
         raise SystemExit(f"model_config: no model {name!r} with versions under {base}")
     if version not in versions:
         raise SystemExit(f"model_config: {name} has no version {version} under {base} (it has {versions})")
-    old = read(base)
+    old = modelbase.read_config(base)
     prefix = path_prefix_of(old, base)
     labels = current_labels(old)
     if server is not None:  # step 1: load the version, labels unchanged
         step1 = build(base, labels, prefix, {name: {version}})
-        write(base, step1)
+        modelbase.write_config(base, step1)
         server.reload(step1)
         server.wait_available(name, version, wait)
     labels.setdefault(name, {})[label] = version
     final = build(base, labels, prefix)
-    write(base, final)
+    modelbase.write_config(base, final)
     if server is not None:
         server.reload(final)
 
 
 def previous_version(base: Path, name: str, label: str = "stable") -> int:
-    labels = current_labels(read(base)).get(name, {})
+    labels = current_labels(modelbase.read_config(base)).get(name, {})
     if label not in labels:
         raise SystemExit(f"model_config: {name} has no {label!r} label to roll back")
-    older = [v for v in discover(base).get(name, []) if v < labels[label]]
+    older = [v for v in modelbase.models(base).get(name, []) if v < labels[label]]
     if not older:
         raise SystemExit(f"model_config: no version of {name} older than {labels[label]} is left to roll back to")
     return max(older)
@@ -220,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model_config: {base} is not a directory", file=sys.stderr)
         return 2
     if args.command == "write":
-        path = write(base, build(base, current_labels(read(base)), args.path_prefix))
+        path = modelbase.write_config(base, build(base, current_labels(modelbase.read_config(base)), args.path_prefix))
         print(f"wrote {path}")
         print(path.read_text(), end="")
         return 0

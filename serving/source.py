@@ -1,38 +1,27 @@
 """The FileSystemSource: polls each model's base path and tells the manager which versions it aspires.
 
-Versions are the numeric child directories of the base path (`00000123` is 123; any other name,
-like the exporter's hidden staging directories, is ignored). The version policy picks the aspired
-ones: `latest { num_versions: N }` (the default, N = 1), `all`, or `specific { versions: ... }`.
-There is no completeness check, as in TF Serving: publish by rename.
+Versions are the child directories of the base path named with ASCII digits (`00000123` is 123;
+any other name, like the exporter's hidden staging directories, is ignored: see `modelbase`). The
+version policy picks the aspired ones: `latest { num_versions: N }` (the default, N = 1), `all`, or
+`specific { versions: ... }`. There is no completeness check, as in TF Serving: publish by rename.
+
+Availability first, as in TF Serving: a base path that cannot be listed (gone for a moment, a
+permission error, a file system that hiccups) is logged ("Could not find base path ...") and the
+model keeps the versions it has; the next poll tries again. Only a listing that succeeds changes
+the aspired versions.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
+import modelbase
 from serving.manager import AspiredVersionsManager
 
 log = logging.getLogger("serving")
-
-
-def list_versions(base_path: Path) -> dict[int, Path]:
-    try:
-        entries = list(os.scandir(base_path))
-    except FileNotFoundError:
-        return {}
-    except OSError as e:
-        log.warning("cannot list %s: %s", base_path, e)
-        return {}
-    found: dict[int, Path] = {}
-    for e in entries:
-        if e.name.isdigit() and e.is_dir():
-            number = int(e.name)
-            found.setdefault(number, Path(e.path))
-    return found
 
 
 def aspired_versions(model_config: Any, present: dict[int, Path]) -> dict[int, Path]:
@@ -55,9 +44,9 @@ class FileSystemSource:
         self._configs: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._warned_missing: set[str] = set()
+        self._unlisted: set[str] = set()  # models whose base path could not be listed on the last poll
+        self._empty: set[str] = set()
 
     def set_models(self, model_configs: list[Any]) -> None:
         """Replace the list of models to watch (models left out are unloaded), then poll at once."""
@@ -75,12 +64,26 @@ class FileSystemSource:
             configs = list(self._configs.values())
         for m in configs:
             base = Path(m.base_path)
-            present = list_versions(base)
-            if not present and m.name not in self._warned_missing:
+            try:
+                present = modelbase.scan_versions(base)
+            except OSError as e:
+                if m.name not in self._unlisted:
+                    log.error(
+                        "Could not find base path %s for servable %s (%s): keeping the versions it has",
+                        base,
+                        m.name,
+                        e.strerror or e,
+                    )
+                    self._unlisted.add(m.name)
+                continue
+            if m.name in self._unlisted:
+                log.info("base path %s of %s can be listed again", base, m.name)
+                self._unlisted.discard(m.name)
+            if not present and m.name not in self._empty:
                 log.warning("no versions of %s found under %s", m.name, base)
-                self._warned_missing.add(m.name)
+                self._empty.add(m.name)
             elif present:
-                self._warned_missing.discard(m.name)
+                self._empty.discard(m.name)
             self._manager.set_aspired_versions(m.name, aspired_versions(m, present))
 
     def start(self) -> None:

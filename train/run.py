@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from modelbase import fsync_tree
 from train import data, manifest, snapshot, split
 from train.errors import InputError
 from train.spec import Spec, parse_spec
@@ -55,13 +56,6 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 class RunResult:
     path: Path
     manifest: dict[str, Any]
-
-
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            with open(os.path.join(dirpath, f), "rb") as fh:
-                os.fsync(fh.fileno())
 
 
 def train_run(
@@ -125,7 +119,7 @@ def train_run(
             "wall_time_seconds": round(time.perf_counter() - wall, 3),
         }
         manifest.write_manifest(tmp, m)
-        _fsync_tree(tmp)
+        fsync_tree(tmp)
         final = out / run_id
         os.rename(tmp, final)
     except BaseException:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import modelbase
 from serving import model_config
 from shipyard_client import (
     AsyncClient,
@@ -43,7 +44,7 @@ def inputs(rows):
 @pytest.fixture(scope="module")
 def server(exported, tmp_path_factory):
     base = copy_base(exported, tmp_path_factory.mktemp("base"), {"penguins": [1, 2], "penguins_body_mass": [1]})
-    model_config.write(base, model_config.build(base, {"penguins": {"stable": 1}}))
+    modelbase.write_config(base, model_config.build(base, {"penguins": {"stable": 1}}))
     s = start_local([f"--model_config_file={base / 'models.config'}"], tmp_path_factory.mktemp("logs"))
     yield s
     s.stop()
@@ -218,7 +219,7 @@ def test_reload_config_through_the_sdk(exported, tmp_path):
     base = copy_base(exported, tmp_path / "models", {"penguins": [1], "penguins_body_mass": [1]})
     config = model_config.build(base, {})
     del config.model_config_list.config[1]
-    model_config.write(base, config)
+    modelbase.write_config(base, config)
     s = start_local([f"--model_config_file={base / 'models.config'}"], tmp_path)
     try:
         with Client(s.target) as c:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import modelbase
 from train.data import penguins_csv
 
 
@@ -21,9 +22,7 @@ def release_pair(request, tmp_path_factory):
     base = request.config.getoption("--model-base-path")
     if base:
         model_dir = Path(base) / request.config.getoption("--model-name")
-        versions = sorted(
-            (p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
-        )
+        versions = [path for _, path in sorted(modelbase.scan_versions(model_dir).items())]
         if len(versions) < 2:
             pytest.fail(f"{model_dir} needs at least two published versions for a differential test")
         data = request.config.getoption("--diff-data") or penguins_csv()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import modelbase
 from export import publish
 from export.gate import interface_problems
 from export.pipeline import export_run
@@ -17,7 +18,7 @@ from tests.conftest import ROOT, run_cli
 
 
 def _numeric(model_dir: Path) -> list[str]:
-    return sorted(p.name for p in model_dir.iterdir() if p.name.isdigit()) if model_dir.exists() else []
+    return sorted(str(v) for v in modelbase.versions(model_dir))
 
 
 def test_gate_passes_an_equal_model_and_blocks_a_worse_one(penguins_run, penguins_worse_run, tmp_path):

@@ -1,5 +1,6 @@
 import json
 
+import modelbase
 from monitor.__main__ import main
 from serving import model_config
 from tests.conftest import copy_base
@@ -8,7 +9,7 @@ from tests.fixtures.servers import start_local
 
 def test_live_diff_exit_codes(exported, penguins_run, tmp_path):
     base = copy_base(exported, tmp_path / "models", {"penguins": [1, 2]})
-    model_config.write(base, model_config.build(base, {"penguins": {"stable": 1, "canary": 2}}))
+    modelbase.write_config(base, model_config.build(base, {"penguins": {"stable": 1, "canary": 2}}))
     server = start_local([f"--model_config_file={base / 'models.config'}"], tmp_path)
     try:
         common = [

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+import modelbase
 from monitor import shadow_report
 from monitor.__main__ import main
 from serving import model_config
@@ -59,7 +60,7 @@ def test_regression_numbers():
 
 def test_shadow_client_against_stable_and_canary_then_the_report(exported, tmp_path):
     base = copy_base(exported, tmp_path / "models", {"penguins": [1, 2]})
-    model_config.write(base, model_config.build(base, {"penguins": {"stable": 1, "canary": 2}}))
+    modelbase.write_config(base, model_config.build(base, {"penguins": {"stable": 1, "canary": 2}}))
     server = start_local([f"--model_config_file={base / 'models.config'}"], tmp_path)
     try:
         with Client(server.target, validate=True) as client:

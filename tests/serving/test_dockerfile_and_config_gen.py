@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import modelbase
 from serving import config as cfg
 from serving import flags, model_config
 from tests.conftest import ROOT
@@ -60,7 +61,7 @@ def test_every_flag_is_one_the_local_server_takes_and_the_configs_parse():
     assert cfg.batching_parameters(in_image[parsed.batching_parameters_file]).max_batch_size >= 1
     mon = cfg.monitoring(in_image[parsed.monitoring_config_file])
     assert mon.prometheus and mon.path == "/monitoring/prometheus/metrics"
-    assert parsed.model_config_file == f"/models/{model_config.CONFIG_FILE}"  # the generator's file name
+    assert parsed.model_config_file == f"/models/{modelbase.CONFIG_FILE}"  # the generator's file name
 
 
 def test_make_serve_docker_mounts_the_base_path_where_models_config_points(tmp_path):
@@ -94,23 +95,23 @@ def test_generator_policies_labels_and_prefix(tmp_path):
     p = {m.name: m for m in c.model_config_list.config}["penguins"]
     assert list(p.model_version_policy.specific.versions) == [1, 2, 3]  # labelled ones and the newest
     assert dict(p.version_labels) == {"stable": 1, "canary": 2} and p.base_path == "/models/penguins"
-    path = model_config.write(base, c)
+    path = modelbase.write_config(base, c)
     assert cfg.model_server_config(path).model_config_list.config[0].name in {"penguins", "other"}
-    assert model_config.path_prefix_of(model_config.read(base), base) == "/models"
+    assert model_config.path_prefix_of(modelbase.read_config(base), base) == "/models"
 
 
 def test_label_and_rollback_through_the_file(tmp_path):
     base = _base(tmp_path)
-    model_config.write(base, model_config.build(base, {}))
+    modelbase.write_config(base, model_config.build(base, {}))
     assert (
         model_config.main(
             ["label", "--model-base-path", str(base), "--name", "penguins", "--label", "stable", "--version", "2"]
         )
         == 0
     )
-    assert model_config.current_labels(model_config.read(base))["penguins"] == {"stable": 2}
+    assert model_config.current_labels(modelbase.read_config(base))["penguins"] == {"stable": 2}
     assert model_config.main(["rollback", "--model-base-path", str(base), "--name", "penguins"]) == 0
-    assert model_config.current_labels(model_config.read(base))["penguins"] == {"stable": 1}
+    assert model_config.current_labels(modelbase.read_config(base))["penguins"] == {"stable": 1}
     assert model_config.main(["rollback", "--model-base-path", str(base), "--name", "penguins"]) == 2
     assert (
         model_config.main(

@@ -15,6 +15,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+import modelbase
 from export.examples import to_example_protos
 from serving import model_config
 from tests.serving.conftest import copy_base, start
@@ -36,7 +37,7 @@ def server(backend, exported, tmp_path_factory):
     base = copy_base(
         exported, tmp_path_factory.mktemp("base"), {"penguins": [1, 2], "penguins_body_mass": [1], "tf1": [1]}
     )
-    model_config.write(base, model_config.build(base, {"penguins": {"stable": 1, "canary": 2}}))
+    modelbase.write_config(base, model_config.build(base, {"penguins": {"stable": 1, "canary": 2}}))
     s = start(backend, [f"--model_config_file={base / 'models.config'}"], base, tmp_path_factory.mktemp("logs"))
     yield s
     assert s.stop() == 0

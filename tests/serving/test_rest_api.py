@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+import modelbase
 from serving import model_config
 from tests.serving.conftest import copy_base, start
 
@@ -27,7 +28,7 @@ def server(backend, exported, tmp_path_factory):
     base = copy_base(
         exported, tmp_path_factory.mktemp("base"), {"penguins": [1, 2], "penguins_body_mass": [1], "tf1": [1]}
     )
-    model_config.write(base, model_config.build(base, {"penguins": {"stable": 1}}))
+    modelbase.write_config(base, model_config.build(base, {"penguins": {"stable": 1}}))
     (base / "monitoring.config").write_text(MONITORING)
     s = start(
         backend,

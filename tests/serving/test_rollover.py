@@ -9,6 +9,7 @@ import time
 import grpc
 import pytest
 
+import modelbase
 from export.pipeline import export_run
 from serving import model_config
 from tests.conftest import ROOT
@@ -100,7 +101,7 @@ def test_publish_and_remove_rolls_over_without_a_failed_request(exported, pengui
 
 def test_promote_and_rollback_move_the_stable_label_without_a_failed_request(exported, penguins_run, tmp_path):
     base = copy_base(exported, tmp_path / "models", {"penguins": [1]})
-    model_config.write(base, model_config.build(base, {"penguins": {"stable": 1}}))
+    modelbase.write_config(base, model_config.build(base, {"penguins": {"stable": 1}}))
     server = start_local(
         [f"--model_config_file={base / 'models.config'}", "--model_config_file_poll_wait_seconds=1"], tmp_path
     )
@@ -188,7 +189,7 @@ def test_config_reload_adds_and_removes_models(exported, tmp_path):
     base = copy_base(exported, tmp_path / "models", {"penguins": [1], "tf1": [1]})
     only_penguins = model_config.build(base, {})
     del only_penguins.model_config_list.config[1:]
-    model_config.write(base, only_penguins)
+    modelbase.write_config(base, only_penguins)
     server = start_local([f"--model_config_file={base / 'models.config'}"], tmp_path)
     try:
         assert set(server.status("penguins")) == {1}

@@ -4,9 +4,10 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+import modelbase
 from serving import config as cfg
 from serving import flags
-from serving.source import aspired_versions, list_versions
+from serving.source import aspired_versions
 
 
 def _model(text):
@@ -15,12 +16,14 @@ def _model(text):
     return c
 
 
-def test_versions_are_numeric_directories(tmp_path):
-    for name in ("1", "00000123", "7", ".staging-1-ab", "notes", "12abc"):
+def test_versions_are_ascii_digit_directories(tmp_path):
+    for name in ("1", "00000123", "7", ".staging-1-ab", "notes", "12abc", "²", "٩", "99999999999999999999"):
         (tmp_path / name).mkdir()
     (tmp_path / "9").write_text("a file, not a version")
-    assert sorted(list_versions(tmp_path)) == [1, 7, 123]
-    assert list_versions(tmp_path / "missing") == {}
+    assert sorted(modelbase.scan_versions(tmp_path)) == [1, 7, 123]
+    assert modelbase.versions(tmp_path / "missing") == []
+    with pytest.raises(FileNotFoundError):
+        modelbase.scan_versions(tmp_path / "missing")  # "could not look" is not "no versions"
 
 
 def test_version_policies():
