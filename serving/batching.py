@@ -1,11 +1,16 @@
 """Server-side batching (--enable_batching): concurrent requests to one signature of one version are
 merged into one session run and the outputs split back.
 
-Parameters are TF Serving's BatchingParameters: a batch closes when it holds `max_batch_size` rows
-or its first request has waited `batch_timeout_micros`; `num_batch_threads` batches run at once;
-at most `max_enqueued_batches` batches' worth of rows wait, and a request beyond that is refused
-with UNAVAILABLE; with `allowed_batch_sizes` a batch is padded up to the next allowed size. Only
-requests whose inputs have the same names, dtypes and per-row shapes are merged.
+Parameters are TF Serving's BatchingParameters: a request of more than `max_batch_size` rows is
+refused; with `enable_large_batch_splitting` a request larger than `max_execution_batch_size` is cut
+into pieces of that size, which run in batches of their own (in parallel on the batch threads) and
+are joined again in order. A batch closes when it holds the largest batch run (`max_execution_batch_size`
+with splitting, else `max_batch_size`) or its first request has waited `batch_timeout_micros`
+(0: a lone request runs at once; batches still form from requests that arrive while the batch
+threads are busy); `num_batch_threads` batches run at once; at most `max_enqueued_batches` batches'
+worth of rows wait, and a request beyond that is refused with UNAVAILABLE; with
+`allowed_batch_sizes` a batch is padded up to the next allowed size. Only requests whose inputs
+have the same names, dtypes and per-row shapes are merged.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class _Task:
 class BatchScheduler:
     def __init__(self, params: Batching, metrics: Any = None) -> None:
         self.params = params
+        self._execution_size = params.execution_batch_size
         self._metrics = metrics
         self._queue: deque[_Task] = deque()
         self._queued_rows = 0
@@ -68,23 +74,35 @@ class BatchScheduler:
             outputs,
             tuple((k, v.dtype.str, v.shape[1:]) for k, v in sorted(feeds.items())),
         )
-        task = _Task(key, version.servable, signature, feeds, outputs, rows)
+        piece = self._execution_size
+        if rows <= piece:
+            tasks = [_Task(key, version.servable, signature, feeds, outputs, rows)]
+        else:  # enable_large_batch_splitting: pieces of at most max_execution_batch_size rows
+            tasks = [
+                _Task(key, version.servable, signature, {k: v[i : i + piece] for k, v in feeds.items()}, outputs, n)
+                for i in range(0, rows, piece)
+                for n in [min(piece, rows - i)]
+            ]
         with self._cond:
             if self._closed:
                 raise ServingError(grpc.StatusCode.UNAVAILABLE, "the batch scheduler is shutting down")
-            limit = self.params.max_enqueued_batches * self.params.max_batch_size
+            limit = self.params.max_enqueued_batches * piece
             if self._queued_rows + rows > limit:
                 raise ServingError(
                     grpc.StatusCode.UNAVAILABLE, "The batch scheduling queue to which this task was submitted is full"
                 )
-            self._queue.append(task)
+            self._queue.extend(tasks)
             self._queued_rows += rows
-            self._cond.notify()
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        assert task.result is not None
-        return task.result
+            self._cond.notify(len(tasks))
+        for task in tasks:
+            task.done.wait()
+        for task in tasks:
+            if task.error is not None:
+                raise task.error
+        results = [t.result for t in tasks if t.result is not None]
+        if len(results) == 1:
+            return results[0]
+        return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
 
     def _take_batch(self) -> list[_Task] | None:
         timeout = self.params.batch_timeout_micros / 1e6
@@ -98,14 +116,14 @@ class BatchScheduler:
             while True:
                 rows = sum(t.rows for t in self._queue if t.key == first.key)
                 now = time.monotonic()
-                if rows >= self.params.max_batch_size or now >= deadline or self._closed or first not in self._queue:
+                if rows >= self._execution_size or now >= deadline or self._closed or first not in self._queue:
                     break
                 self._cond.wait(deadline - now)
             if first not in self._queue:  # another batch thread took it while this one waited
                 return []
             batch, total, keep = [], 0, deque()
             for t in self._queue:
-                if t.key == first.key and total + t.rows <= self.params.max_batch_size:
+                if t.key == first.key and total + t.rows <= self._execution_size:
                     batch.append(t)
                     total += t.rows
                 else:

@@ -6,7 +6,8 @@
 - `--monitoring_config_file`: MonitoringConfig (`prometheus_config { enable: true path: "..." }`).
 - `--ssl_config_file`: SSLConfig (`server_key`, `server_cert`, `custom_ca`, `client_verify`).
 
-A file that does not parse is refused with the parser's message (file, line and column).
+A file that does not parse is refused with TF Serving's phrase ("Error parsing text-format
+tensorflow.serving.<Message>") and the parser's message (file, line and column).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from google.protobuf import text_format
 
+import modelbase
 from serving._proto import shipyard_serving_configs_pb2 as own
 
 
@@ -24,22 +26,29 @@ class ConfigError(Exception):
     pass
 
 
-def _parse(path: str | Path, message: Any, what: str) -> Any:
+def _read(path: str | Path, what: str) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{what}: cannot read {path}: {e.strerror}") from None
+
+
+def _parse(path: str | Path, message: Any, what: str) -> Any:
+    text = _read(path, what)
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as e:
-        raise ConfigError(f"{what}: {path} is not a valid {type(message).__name__} in text format: {e}") from None
+        raise ConfigError(
+            f"{what}: Error parsing text-format tensorflow.serving.{type(message).__name__}: {path}: {e}"
+        ) from None
     return message
 
 
 def model_server_config(path: str | Path) -> Any:
-    from tensorflow_serving.config import model_server_config_pb2
-
-    config = _parse(path, model_server_config_pb2.ModelServerConfig(), "--model_config_file")
+    try:
+        config = modelbase.parse_model_server_config(_read(path, "--model_config_file"), str(path))
+    except modelbase.ConfigFileError as e:
+        raise ConfigError(f"--model_config_file: {e}") from None
     check_model_server_config(config)
     return config
 
@@ -89,28 +98,54 @@ class Batching:
     num_batch_threads: int = 4
     allowed_batch_sizes: tuple[int, ...] = field(default_factory=tuple)
     pad_variable_length_inputs: bool = False
+    enable_large_batch_splitting: bool = False
+    max_execution_batch_size: int = 0  # with splitting: the largest batch run; 0 means max_batch_size
+
+    @property
+    def execution_batch_size(self) -> int:
+        """The most rows one session run takes."""
+        if self.enable_large_batch_splitting and self.max_execution_batch_size:
+            return self.max_execution_batch_size
+        return self.max_batch_size
 
 
 def batching_parameters(path: str | Path | None) -> Batching:
+    """BatchingParameters, checked as TF Serving checks them: `max_batch_size` bounds one request;
+    with `enable_large_batch_splitting` a request is cut into pieces of at most
+    `max_execution_batch_size` rows (default: `max_batch_size`), which may run in different batches;
+    `allowed_batch_sizes` must increase and end with the largest batch run (`max_execution_batch_size`
+    with splitting, `max_batch_size` without)."""
     if path is None:
         return Batching()
     p = _parse(path, own.BatchingParameters(), "--batching_parameters_file")
+    splitting = p.enable_large_batch_splitting.value if p.HasField("enable_large_batch_splitting") else False
+    max_batch = p.max_batch_size.value if p.HasField("max_batch_size") else 1000
     b = Batching(
-        max_batch_size=p.max_batch_size.value if p.HasField("max_batch_size") else 1000,
+        max_batch_size=max_batch,
         batch_timeout_micros=p.batch_timeout_micros.value if p.HasField("batch_timeout_micros") else 0,
         max_enqueued_batches=p.max_enqueued_batches.value if p.HasField("max_enqueued_batches") else 10,
         num_batch_threads=p.num_batch_threads.value if p.HasField("num_batch_threads") else 4,
         allowed_batch_sizes=tuple(p.allowed_batch_sizes),
         pad_variable_length_inputs=p.pad_variable_length_inputs,
+        enable_large_batch_splitting=splitting,
+        max_execution_batch_size=(
+            p.max_execution_batch_size.value if splitting and p.HasField("max_execution_batch_size") else 0
+        ),
     )
     if b.max_batch_size < 1 or b.num_batch_threads < 1 or b.max_enqueued_batches < 1 or b.batch_timeout_micros < 0:
         raise ConfigError(f"--batching_parameters_file: out-of-range values in {path}: {b}")
+    if splitting and not 1 <= b.execution_batch_size <= b.max_batch_size:
+        raise ConfigError(
+            "--batching_parameters_file: max_execution_batch_size must be in [1, max_batch_size "
+            f"({b.max_batch_size})]; got {b.execution_batch_size}"
+        )
     if b.allowed_batch_sizes:
         s = list(b.allowed_batch_sizes)
-        if s != sorted(set(s)) or s[-1] != b.max_batch_size:
+        largest = "max_execution_batch_size" if splitting else "max_batch_size"
+        if s != sorted(set(s)) or s[0] < 1 or s[-1] != b.execution_batch_size:
             raise ConfigError(
-                "--batching_parameters_file: allowed_batch_sizes must increase and end with "
-                f"max_batch_size ({b.max_batch_size}); got {s}"
+                f"--batching_parameters_file: allowed_batch_sizes must increase and end with {largest} "
+                f"({b.execution_batch_size}); got {s}"
             )
     if b.pad_variable_length_inputs:
         raise ConfigError("--batching_parameters_file: pad_variable_length_inputs is not supported here")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from serving import config as cfg
-from serving.errors import ServingError
+from serving.errors import ServingError, failed_precondition
 from serving.manager import AspiredVersionsManager
 from serving.metrics import Metrics
 from serving.servable import LoadError, Servable
@@ -116,6 +116,18 @@ class ServerCore:
         other order would leave a moment where `stable` names a version that is unloading."""
         cfg.check_model_server_config(config)
         with self._config_lock:
+            old_kind = self._config.WhichOneof("config") if self._config is not None else None
+            new_kind = config.WhichOneof("config")
+            if not (old_kind is None or self._config == config or old_kind == new_kind == "model_config_list"):
+                # TF Serving's rule: keep serving what is configured rather than unload everything
+                log.error("Cannot transition to requested config (%s): keeping the current config", new_kind)
+                raise failed_precondition(
+                    "Cannot transition to requested config. It is only legal to transition from one "
+                    "ModelConfigList to another."
+                )
+            if new_kind is None:
+                log.info("Taking no action for empty config.")
+                return
             self._config = config
             models = list(config.model_config_list.config)
             moved = set()

@@ -97,6 +97,24 @@ def parser() -> argparse.ArgumentParser:
         help="[not in TF Serving] the address to bind (TF Serving binds all interfaces); the demo uses 127.0.0.1",
     )
     a("--grpc_max_workers", type=int, default=32, help="[not in TF Serving] gRPC worker threads")
+    a(
+        "--rest_api_max_request_bytes",
+        type=int,
+        default=64 * 2**20,
+        help="[not in TF Serving] the largest REST request body; larger ones are answered 413 (default 64 MiB)",
+    )
+    a(
+        "--rest_api_max_connections",
+        type=int,
+        default=1024,
+        help="[not in TF Serving] open REST connections at most; more are answered 503 and closed",
+    )
+    a(
+        "--rest_api_idle_timeout_seconds",
+        type=float,
+        default=60.0,
+        help="[not in TF Serving] close a REST connection that sends no whole request for this long",
+    )
     flag(
         "--session_run_in_caller_thread",
         True,
@@ -124,6 +142,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for port in ("port", "rest_api_port"):
         if not 0 <= getattr(args, port) < 65536:
             p.error(f"--{port} must be in [0, 65535]")
+    for name in ("rest_api_max_request_bytes", "rest_api_max_connections", "rest_api_idle_timeout_seconds"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name} must be positive")
     if args.rest_api_port and args.rest_api_port == args.port:
         p.error("--rest_api_port must differ from --port")
     return args

@@ -87,7 +87,13 @@ def build(
     health: bool = False,
     max_workers: int = 32,
 ) -> tuple[grpc.Server, int, Any]:
-    options = dict([("grpc.max_receive_message_length", INT32_MAX), ("grpc.max_send_message_length", INT32_MAX)])
+    # gRPC Python shares a taken port by default (SO_REUSEPORT): a second server would start and split
+    # the clients with the first. TF Serving fails to start instead, and so does this server.
+    options: dict[str, Any] = {
+        "grpc.max_receive_message_length": INT32_MAX,
+        "grpc.max_send_message_length": INT32_MAX,
+        "grpc.so_reuseport": 0,
+    }
     options.update(dict(channel_args or []))
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"), options=list(options.items())
@@ -102,6 +108,7 @@ def build(
         health_servicer = grpc_health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = f"[{bind}]:{port}" if ":" in bind else f"{bind}:{port}"
+    creds = None
     if ssl_config is not None:
         root = ssl_config.custom_ca.encode() or None
         creds = grpc.ssl_server_credentials(
@@ -109,11 +116,21 @@ def build(
             root_certificates=root,
             require_client_auth=ssl_config.client_verify,
         )
-        bound = server.add_secure_port(address, creds)
-    else:
-        bound = server.add_insecure_port(address)
-    if bound == 0:
-        raise OSError(f"cannot bind gRPC to {address}")
-    if socket_path:
-        server.add_insecure_port(f"unix:{socket_path}")
+    bound = _bind(server, address, creds)
+    if socket_path:  # the same credentials as the TCP port, as TF Serving does
+        _bind(server, f"unix:{socket_path}", creds)
     return server, bound, health_servicer
+
+
+class BindError(OSError):
+    """A port or socket this server cannot listen on (taken, or not allowed)."""
+
+
+def _bind(server: grpc.Server, address: str, creds: Any) -> int:
+    try:
+        bound = server.add_secure_port(address, creds) if creds is not None else server.add_insecure_port(address)
+    except RuntimeError as e:  # grpcio raises where older versions returned 0
+        raise BindError(f"cannot listen for gRPC on {address}: {e} (is the port taken?)") from None
+    if bound == 0:
+        raise BindError(f"cannot listen for gRPC on {address} (is the port taken?)")
+    return bound

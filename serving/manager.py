@@ -75,6 +75,7 @@ class AspiredVersionsManager:
         self._allow_unavailable_labels = allow_labels_for_unavailable
         self._on_event = on_event or (lambda *a: None)
         self._closed = False
+        self._closing = threading.Event()  # wakes loads waiting to retry, so shutdown never waits them out
 
     # -- the Source side -------------------------------------------------------------------
     def set_aspired_versions(self, model: str, aspired: dict[int, Path]) -> None:
@@ -115,7 +116,18 @@ class AspiredVersionsManager:
                 break
             except Exception as e:  # noqa: BLE001 - any load failure is reported as the version's status
                 attempt += 1
-                if attempt > self._retries or not v.aspired or self._closed:
+                give_up = attempt > self._retries or not v.aspired or self._closed
+                if not give_up:
+                    log.warning(
+                        "load of %s version %d failed (attempt %d of %d), retrying: %s",
+                        v.model,
+                        v.number,
+                        attempt,
+                        self._retries + 1,
+                        e,
+                    )
+                    give_up = self._closing.wait(self._retry_interval)  # shutdown ends the wait at once
+                if give_up:
                     seconds = time.perf_counter() - start
                     with self._lock:
                         v.state, v.error = State.END, str(e)
@@ -125,15 +137,6 @@ class AspiredVersionsManager:
                     self._on_event("load", "error", v.number, seconds)
                     self._reconcile(v.model)
                     return
-                log.warning(
-                    "load of %s version %d failed (attempt %d of %d), retrying: %s",
-                    v.model,
-                    v.number,
-                    attempt,
-                    self._retries + 1,
-                    e,
-                )
-                time.sleep(self._retry_interval)
         seconds = time.perf_counter() - start
         with self._lock:
             v.servable = servable
@@ -264,6 +267,7 @@ class AspiredVersionsManager:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            self._closing.set()
             models = list(self._models)
         for m in models:
             with self._lock:

@@ -1,4 +1,5 @@
-"""TF Serving's REST JSON formats, both ways.
+"""TF Serving's REST JSON formats, both ways: a JSON body becomes the same request message a gRPC
+client would send, and a response message becomes JSON, so REST and gRPC run one handler each.
 
 Predict takes `instances` (a list of rows: objects keyed by input name, or bare values for a
 single-input signature; answered as `predictions`) or `inputs` (columns: an object keyed by input
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from serving.errors import invalid
-from serving.tensors import DT_STRING, NUMPY, dtype_name
+from serving.tensors import DT_STRING, NUMPY, dtype_name, to_numpy, to_proto
 
 
 def _decode_strings(value: Any, name: str) -> Any:
@@ -110,6 +111,22 @@ def predict_feeds(body: Mapping[str, Any], sig: Any) -> tuple[dict[str, np.ndarr
     if missing:
         raise invalid(f"input tensor alias not found in request: missing input {missing[0]!r}")
     return {k: to_array(v, sig.inputs[k].dtype, k) for k, v in values.items()}, fmt
+
+
+def predict_request(body: Mapping[str, Any], sig: Any, model_spec: Any) -> tuple[Any, str]:
+    """(PredictRequest, "row" or "columnar") from a predict body, its values read as the signature's dtypes."""
+    from tensorflow_serving.apis import predict_pb2
+
+    feeds, fmt = predict_feeds(body, sig)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.CopyFrom(model_spec)
+    for name, value in feeds.items():
+        to_proto(value, request.inputs[name], tensor_content=True)
+    return request, fmt
+
+
+def predict_json(response: Any, fmt: str) -> dict[str, Any]:
+    return predict_response({name: to_numpy(t, name) for name, t in response.outputs.items()}, fmt)
 
 
 def _jsonable(arr: np.ndarray, name: str) -> Any:

@@ -101,6 +101,9 @@ class ModelServer:
                 self.args.rest_api_timeout_in_ms,
                 self.args.rest_api_num_threads,
                 self.monitoring.path if self.monitoring.prometheus else None,
+                max_request_bytes=self.args.rest_api_max_request_bytes,
+                max_connections=self.args.rest_api_max_connections,
+                idle_timeout_s=self.args.rest_api_idle_timeout_seconds,
             )
             self.rest.start()
             log.info("Exporting HTTP/REST API at:%s:%d ...", self.args.bind_address, self.rest.port)
@@ -128,7 +131,7 @@ class ModelServer:
             try:
                 self.core.apply_config(config)
             except ServingError as e:
-                log.info("labels wait for their versions: %s", e.message)
+                log.info("%s: %s", path, e.message)
 
     def stop(self, grace: float = 10.0) -> None:
         if self._stopped.is_set():
@@ -138,7 +141,7 @@ class ModelServer:
         if self.grpc_server is not None:
             self.grpc_server.stop(grace).wait()
         if self.rest is not None:
-            self.rest.stop()
+            self.rest.stop(grace)
         self.core.close()
         log.info("stopped")
 
@@ -151,12 +154,18 @@ def serve(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    server = None
     try:
         server = ModelServer(args)
         server.start()
-    except (cfg.ConfigError, OSError) as e:
+    except cfg.ConfigError as e:
         log.error("%s", e)
         return 2
+    except OSError as e:  # a port that is taken, a socket path that cannot be created
+        log.error("%s", e)
+        if server is not None:
+            server.stop(grace=0)
+        return 1
     done = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -86,12 +86,23 @@ def _shape(proto: Any) -> tuple[int, ...]:
     return tuple([d.size for d in ts.dim])
 
 
+# The most bytes one request tensor may expand to: a gRPC message carries at most INT32_MAX bytes, and
+# typed fields repeat their last value to fill the shape, so a tiny message could otherwise ask for TiBs.
+MAX_TENSOR_BYTES = 2**31 - 1
+
+
 def to_numpy(proto: Any, name: str = "") -> np.ndarray:
     dt = proto.dtype
     shape = _shape(proto)
+    if any(d < 0 for d in shape):
+        raise invalid(f"input {name!r}: shape {list(shape)} has a negative dimension; a request tensor's is known")
     n = math.prod(shape)
-    if n < 0 or (n == 0 and min(shape, default=0) < 0):
-        raise invalid(f"input {name!r}: negative dimension in shape {list(shape)}")
+    itemsize = NUMPY[dt].itemsize if dt in NUMPY else 8
+    if n * itemsize > MAX_TENSOR_BYTES:
+        raise invalid(
+            f"input {name!r}: shape {list(shape)} holds {n} values ({n * itemsize} bytes), more than a "
+            f"request tensor may ({MAX_TENSOR_BYTES} bytes)"
+        )
     if dt == DT_STRING:
         values = list(proto.string_val)
         if len(values) == n:

@@ -51,7 +51,9 @@ def signature(v: Version, name: str) -> Any:
 
 
 def check_inputs(v: Version, signature_name: str, feeds: Mapping[str, np.ndarray], dtypes: Mapping[str, int]) -> None:
-    """Names, dtypes and shapes of the request's tensors against the signature's, naming the input."""
+    """Names and dtypes of the request's tensors against the signature's, naming the input. Shapes
+    are not checked here: as in TF Serving, the session run decides (a signature declaring [-1, 1]
+    takes [1] when its graph can), and its error is answered with the input named (`run`)."""
     expected, expect = v.servable.input_specs(signature_name or DEFAULT_SIGNATURE)
     if len(feeds) != len(expected) or any(name not in expect for name in feeds):
         for name in sorted(feeds):
@@ -66,14 +68,27 @@ def check_inputs(v: Version, signature_name: str, feeds: Mapping[str, np.ndarray
             f"expects {{{','.join(expected)}}}"
         )
     for i, name in enumerate(expected):
-        want, dims = expect[name]
+        want = expect[name][0]
         got = dtypes[name]
         if want != got:
             raise invalid(f"Expects arg[{i}] ({name!r}) to be {dtype_name(want)} but {dtype_name(got)} is provided")
-        if dims is not None:
-            have = feeds[name].shape
-            if len(have) != len(dims) or any(d >= 0 and d != h for d, h in zip(dims, have, strict=True)):
-                raise invalid(f"input {name!r} has shape {list(have)}, but the signature expects {dims} (-1: any size)")
+
+
+def _shape_hint(v: Version, signature_name: str, feeds: Mapping[str, np.ndarray]) -> str:
+    """The inputs whose shapes differ from what the signature declares: the likely cause of a session
+    error, which itself names graph nodes rather than the request's inputs."""
+    _, expect = v.servable.input_specs(signature_name)
+    hints = []
+    for name, value in sorted(feeds.items()):
+        dims = expect[name][1] if name in expect else None
+        have = value.shape
+        if dims is not None and (
+            len(have) != len(dims) or any(d >= 0 and d != h for d, h in zip(dims, have, strict=False))
+        ):
+            hints.append(f"input {name!r} has shape {list(have)}, the signature declares {dims} (-1: any size)")
+        if len(hints) == 3:
+            break
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 def run(
@@ -92,15 +107,23 @@ def run(
             )
     if len(set(output_filter)) != len(output_filter):
         raise invalid("duplicate output tensor alias in output_filter")
+    name = signature_name or DEFAULT_SIGNATURE
     try:
         if core.batcher is not None:
-            return core.batcher.run(v, signature_name or DEFAULT_SIGNATURE, feeds, tuple(output_filter))
-        return v.servable.run(signature_name or DEFAULT_SIGNATURE, feeds, tuple(output_filter))
+            return core.batcher.run(v, name, feeds, tuple(output_filter))
+        return v.servable.run(name, feeds, tuple(output_filter))
     except ServingError:
         raise
     except (SignatureError, ValueError) as e:  # ValueError: a feed the session refuses
-        raise invalid(str(e)) from None
+        raise invalid(f"{e}{_shape_hint(v, name, feeds)}") from None
+    except MemoryError:
+        raise ServingError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, f"out of memory running the signature{_shape_hint(v, name, feeds)}"
+        ) from None
     except Exception as e:  # noqa: BLE001 - TF errors carry their own canonical code
         if hasattr(e, "error_code"):
-            raise from_tf_error(e) from None
+            err = from_tf_error(e)
+            if err.code == grpc.StatusCode.INVALID_ARGUMENT:
+                err = invalid(f"{err.message}{_shape_hint(v, name, feeds)}")
+            raise err from None
         raise ServingError(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}") from None

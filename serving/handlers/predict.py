@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from serving.core import ServerCore
 
 
-def predict(core: ServerCore, request: Any) -> Any:
+def predict(core: ServerCore, request: Any, tensor_content: bool | None = None) -> Any:
+    """`tensor_content`: reply with raw bytes rather than typed fields (the REST front end asks for it:
+    it decodes the reply at once); None follows --enable_serialization_as_tensor_content."""
     from tensorflow_serving.apis import predict_pb2
 
     with held(core, request.model_spec) as v:
@@ -24,5 +26,7 @@ def predict(core: ServerCore, request: Any) -> Any:
         response = predict_pb2.PredictResponse()
         fill_spec(response.model_spec, v, sig_name)
     for name, value in outputs.items():
-        to_proto(value, response.outputs[name], core.options.tensor_content)
+        to_proto(
+            value, response.outputs[name], core.options.tensor_content if tensor_content is None else tensor_content
+        )
     return response

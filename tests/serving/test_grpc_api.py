@@ -5,6 +5,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -211,10 +212,30 @@ BAD_PREDICTS = {
         "beak",
     ),
     "missing input": (lambda r: r.inputs.pop("island"), grpc.StatusCode.INVALID_ARGUMENT, "island"),
-    "wrong shape": (
+    # not refused by a shape check (TF Serving has none): the session run fails, and the answer names the input
+    "shape the graph refuses": (
         lambda r: r.inputs["bill_depth_mm"].CopyFrom(tf.make_tensor_proto(np.ones((1, 2), np.float32))),
         grpc.StatusCode.INVALID_ARGUMENT,
-        "",
+        "input 'bill_depth_mm' has shape [1, 2]",
+    ),
+    "negative dimension": (
+        lambda r: r.inputs["bill_depth_mm"].tensor_shape.dim[0].__setattr__("size", -1),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bill_depth_mm",
+    ),
+    "two unknown dimensions": (
+        lambda r: r.inputs["bill_depth_mm"].CopyFrom(
+            tensor_pb2.TensorProto(dtype=1, tensor_shape={"dim": [{"size": -1}, {"size": -1}]}, float_val=[1.0])
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bill_depth_mm",
+    ),
+    "an impossible size": (
+        lambda r: r.inputs["bill_depth_mm"].CopyFrom(
+            tensor_pb2.TensorProto(dtype=1, tensor_shape={"dim": [{"size": 2**40}]}, float_val=[1.0])
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bill_depth_mm",
     ),
     "no inputs": (lambda r: r.inputs.clear(), grpc.StatusCode.INVALID_ARGUMENT, ""),
     "unknown model": (lambda r: setattr(r.model_spec, "name", "walrus"), grpc.StatusCode.NOT_FOUND, "walrus"),

@@ -99,6 +99,27 @@ def test_classify_and_regress(server):
     assert code == 200 and 3000 < out["results"][0] < 7000
 
 
+def test_paths_are_decoded_and_matched_as_tf_serving_does(server):
+    code, out = call(server, "/v1/models/pengu%69ns:predict", {"instances": [ROW]})  # percent-encoded name
+    assert code == 200 and out["predictions"][0]["classes"] == "Adelie"
+    code, out = call(server, "/V1/MODELS/penguins/LABELS/stable:PREDICT", {"instances": [ROW]})  # case-insensitive
+    assert code == 200
+    code, out = call(server, "/v1/models/penguins/labels/st%61ble")
+    assert code == 200 and [s["version"] for s in out["model_version_status"]] == ["1"]
+    assert call(server, "/v1/models")[0] == 400  # "Missing model name in request."
+    assert call(server, "/v2/models/penguins")[0] == 404
+
+
+def test_metadata_prints_every_signature_field_as_tf_serving_does(server):
+    code, out = call(server, "/v1/models/penguins/metadata")
+    assert code == 200
+    default = out["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    island = default["inputs"]["island"]
+    assert island["name"] and island["tensor_shape"]["unknown_rank"] is False  # defaults printed
+    assert "defaults" in default and default["defaults"] == {}
+    assert out["model_spec"]["signature_name"] == ""
+
+
 def test_status_and_metadata(server):
     code, out = call(server, "/v1/models/penguins")
     assert code == 200
@@ -138,7 +159,20 @@ BAD = {
     "unknown version": ("/v1/models/penguins/versions/9:predict", {"instances": [ROW]}, None, 404),
     "unknown label": ("/v1/models/penguins/labels/gold:predict", {"instances": [ROW]}, None, 404),
     "unknown signature": ("/v1/models/penguins:predict", {"signature_name": "nope", "instances": [ROW]}, None, 400),
-    "unknown verb": ("/v1/models/penguins:explain", {"instances": [ROW]}, None, 404),
+    "unknown verb": ("/v1/models/penguins:explain", {"instances": [ROW]}, None, 400),  # "Malformed request"
+    "negative version": ("/v1/models/penguins/versions/-1:predict", {"instances": [ROW]}, None, 400),
+    "version beyond int64": (
+        "/v1/models/penguins/versions/99999999999999999999:predict",
+        {"instances": [ROW]},
+        None,
+        400,
+    ),
+    "shape the graph refuses": (
+        "/v1/models/penguins:predict",
+        {"inputs": dict({k: [v] for k, v in ROW.items()}, bill_length_mm=[[1.0, 2.0]])},
+        None,
+        400,
+    ),
     "empty instances": ("/v1/models/penguins:predict", {"instances": []}, None, 400),
 }
 
