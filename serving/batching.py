@@ -25,6 +25,7 @@ from typing import Any
 import grpc
 import numpy as np
 
+from serving import deadline
 from serving.config import Batching
 from serving.errors import ServingError, invalid
 
@@ -37,6 +38,7 @@ class _Task:
     feeds: Mapping[str, np.ndarray]
     outputs: tuple[str, ...]
     rows: int
+    deadline: float | None = None  # time.monotonic(); a task still queued at its deadline never runs
     enqueued: float = field(default_factory=time.monotonic)
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, np.ndarray] | None = None
@@ -60,11 +62,19 @@ class BatchScheduler:
             t.start()
 
     def run(
-        self, version: Any, signature: str, feeds: Mapping[str, np.ndarray], outputs: tuple[str, ...] = ()
+        self,
+        version: Any,
+        signature: str,
+        feeds: Mapping[str, np.ndarray],
+        outputs: tuple[str, ...] = (),
+        until: float | None = None,
     ) -> dict[str, np.ndarray]:
+        """The outputs of `signature` on `feeds`, run in a batch. `until`: the request's deadline
+        (time.monotonic()); past it the request is answered DEADLINE_EXCEEDED and its rows, if still
+        queued, never run."""
         firsts = {v.shape[0] if v.ndim else -1 for v in feeds.values()}
         if len(firsts) != 1 or -1 in firsts:  # not batch-major: nothing to merge it with
-            return version.servable.run(signature, feeds, outputs)
+            return version.servable.run(signature, feeds, outputs, deadline.remaining_ms(until))
         (rows,) = firsts
         if rows > self.params.max_batch_size:
             raise invalid(f"Task size {rows} is larger than maximum batch size {self.params.max_batch_size}")
@@ -76,10 +86,12 @@ class BatchScheduler:
         )
         piece = self._execution_size
         if rows <= piece:
-            tasks = [_Task(key, version.servable, signature, feeds, outputs, rows)]
+            tasks = [_Task(key, version.servable, signature, feeds, outputs, rows, until)]
         else:  # enable_large_batch_splitting: pieces of at most max_execution_batch_size rows
             tasks = [
-                _Task(key, version.servable, signature, {k: v[i : i + piece] for k, v in feeds.items()}, outputs, n)
+                _Task(
+                    key, version.servable, signature, {k: v[i : i + piece] for k, v in feeds.items()}, outputs, n, until
+                )
                 for i in range(0, rows, piece)
                 for n in [min(piece, rows - i)]
             ]
@@ -95,7 +107,9 @@ class BatchScheduler:
             self._queued_rows += rows
             self._cond.notify(len(tasks))
         for task in tasks:
-            task.done.wait()
+            if not task.done.wait(None if until is None else max(0.0, until - time.monotonic())):
+                self._abandon(tasks)
+                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded waiting for a batch")
         for task in tasks:
             if task.error is not None:
                 raise task.error
@@ -103,6 +117,14 @@ class BatchScheduler:
         if len(results) == 1:
             return results[0]
         return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
+
+    def _abandon(self, tasks: list[_Task]) -> None:
+        """Take a request's tasks that are still queued out of the queue (the deadline passed)."""
+        with self._cond:
+            waiting = [t for t in tasks if t in self._queue]
+            if waiting:
+                self._queue = deque(t for t in self._queue if t not in waiting)
+                self._queued_rows -= sum(t.rows for t in waiting)
 
     def _take_batch(self) -> list[_Task] | None:
         timeout = self.params.batch_timeout_micros / 1e6
@@ -147,6 +169,14 @@ class BatchScheduler:
         return rows
 
     def _execute(self, batch: list[_Task]) -> None:
+        now = time.monotonic()
+        late = [t for t in batch if t.deadline is not None and t.deadline <= now]
+        for t in late:
+            t.error = ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded waiting for a batch")
+            t.done.set()
+        batch = [t for t in batch if t not in late]
+        if not batch:
+            return
         first = batch[0]
         rows = sum(t.rows for t in batch)
         target = self._padded(rows)
@@ -160,7 +190,10 @@ class BatchScheduler:
                     if target > rows:  # pad with copies of the first row
                         parts.append(np.repeat(parts[0][:1], target - rows, axis=0))
                     merged[name] = np.concatenate(parts, axis=0)
-            out = first.servable.run(first.signature, merged, first.outputs)
+            # the run may last until the latest deadline of the batch (none if any task has none)
+            deadlines = [t.deadline for t in batch]
+            until = None if None in deadlines else max(d for d in deadlines if d is not None)
+            out = first.servable.run(first.signature, merged, first.outputs, deadline.remaining_ms(until))
             for name, value in out.items():
                 if value.ndim == 0 or value.shape[0] != target:
                     raise invalid(

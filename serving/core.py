@@ -162,10 +162,12 @@ class ServerCore:
                 except ServingError:
                     pass
 
-    def wait_for_initial_load(self, timeout: float) -> bool:
-        """Wait until every configured model has settled (versions AVAILABLE or failed)."""
+    def wait_for_initial_load(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        """Wait until every configured model has settled (versions AVAILABLE or failed), or `stop`."""
         names = [m.name for m in self._config.model_config_list.config] if self._config else []
-        return self.manager.wait_until(lambda: all(self.manager.settled(n) for n in names), timeout)
+        return self.manager.wait_until(
+            lambda: (stop is not None and stop.is_set()) or all(self.manager.settled(n) for n in names), timeout
+        )
 
     def close(self) -> None:
         self.source.stop()

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from serving import deadline
 from serving.core import ServerCore
 from serving.errors import ServingError
 from serving.handlers.classify import classify
@@ -37,7 +38,8 @@ def _call(
         else (request.tasks[0].model_spec.name if getattr(request, "tasks", None) else "")
     )
     try:
-        response = handler(core, request)
+        with deadline.until(deadline.after(context.time_remaining())):
+            response = handler(core, request)
     except ServingError as e:
         core.metrics.request(model, api, "GRPC", e.code.name, time.perf_counter() - start)
         context.abort(e.code, e.message)

@@ -39,7 +39,7 @@ import grpc
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from serving import rest_json
+from serving import deadline, rest_json
 from serving.core import ServerCore
 from serving.errors import ServingError, invalid, not_found
 from serving.handlers import classify as classify_h
@@ -116,8 +116,14 @@ def parse_path(method: str, path: str) -> Route:
     return Route(name, version, label, (api or "status").lower())
 
 
-def process(core: ServerCore, method: str, path: str, body: bytes) -> Any:
-    """One REST request, run in a worker thread: the JSON-ready answer, or a ServingError."""
+def process(core: ServerCore, method: str, path: str, body: bytes, until: float | None = None) -> Any:
+    """One REST request, run in a worker thread: the JSON-ready answer, or a ServingError. `until`: the
+    request's deadline (time.monotonic()), which the session run is given."""
+    with deadline.until(until):
+        return _process(core, method, path, body)
+
+
+def _process(core: ServerCore, method: str, path: str, body: bytes) -> Any:
     try:
         route = parse_path(method, path)
     except UnicodeDecodeError:
@@ -271,7 +277,7 @@ class RestServer:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         start = time.perf_counter()
-        deadline = time.monotonic() + self._timeout_s
+        deadline_at = time.monotonic() + self._timeout_s
         method = request.method
         path = request.raw_path.split("?", 1)[0]
         if self._metrics_path and method == "GET" and path == self._metrics_path:
@@ -281,12 +287,12 @@ class RestServer:
         if not API_PATH.fullmatch(path):
             return _error(not_found(f"Not found: {method} {path}"))
         model, api = _labels_for_metrics(method, path)
-        code, response = await self._respond(request, method, path, deadline)
+        code, response = await self._respond(request, method, path, deadline_at)
         self._core.metrics.request(model, api, "REST", code, time.perf_counter() - start)
         return response
 
     async def _respond(
-        self, request: web.BaseRequest, method: str, path: str, deadline: float
+        self, request: web.BaseRequest, method: str, path: str, deadline_at: float
     ) -> tuple[str, web.Response]:
         body = b""
         if request.body_exists:
@@ -294,16 +300,16 @@ class RestServer:
             if length is not None and length > self._max_request_bytes:
                 return "RESOURCE_EXHAUSTED", _too_large(length, self._max_request_bytes)
             try:
-                body = await asyncio.wait_for(request.read(), max(0.0, deadline - time.monotonic()))
+                body = await asyncio.wait_for(request.read(), max(0.0, deadline_at - time.monotonic()))
             except web.HTTPRequestEntityTooLarge:
                 return "RESOURCE_EXHAUSTED", _too_large(None, self._max_request_bytes)
             except TimeoutError:
                 slow = _error(ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Request timed out reading the body"))
                 slow.force_close()  # the rest of the body may still be on its way
                 return "DEADLINE_EXCEEDED", slow
-        future = self._loop.run_in_executor(self._pool, process, self._core, method, path, body)
+        future = self._loop.run_in_executor(self._pool, process, self._core, method, path, body, deadline_at)
         try:
-            result = await asyncio.wait_for(asyncio.shield(future), max(0.0, deadline - time.monotonic()))
+            result = await asyncio.wait_for(asyncio.shield(future), max(0.0, deadline_at - time.monotonic()))
         except TimeoutError:
             return "DEADLINE_EXCEEDED", _error(ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Request timed out"))
         except ServingError as e:

@@ -55,6 +55,7 @@ class ModelServer:
         self.rest: Any = None
         self.grpc_port = 0
         self._stopped = threading.Event()
+        self._lifecycle = threading.Lock()  # start's port opening and stop never interleave
         self._config_text: str | None = None
 
     def _initial_config(self) -> Any:
@@ -70,8 +71,13 @@ class ModelServer:
         except ServingError as e:
             log.info("labels wait for their versions: %s", e.message)
         self.core.source.start()
-        if not self.core.wait_for_initial_load(initial_load_timeout):
+        if not self.core.wait_for_initial_load(initial_load_timeout, self._stopped):
             log.warning("models still loading after %.0fs; serving what is available", initial_load_timeout)
+        with self._lifecycle:
+            if not self._stopped.is_set():  # a signal during the initial load: no port opens
+                self._open_ports()
+
+    def _open_ports(self) -> None:
         from serving import grpc_server
 
         self.grpc_server, self.grpc_port, health = grpc_server.build(
@@ -138,10 +144,11 @@ class ModelServer:
             return
         self._stopped.set()
         log.info("shutting down: finishing requests in flight")
-        if self.grpc_server is not None:
-            self.grpc_server.stop(grace).wait()
-        if self.rest is not None:
-            self.rest.stop(grace)
+        with self._lifecycle:
+            if self.grpc_server is not None:
+                self.grpc_server.stop(grace).wait()
+            if self.rest is not None:
+                self.rest.stop(grace)
         self.core.close()
         log.info("stopped")
 
@@ -154,25 +161,30 @@ def serve(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    server = None
     try:
         server = ModelServer(args)
-        server.start()
     except cfg.ConfigError as e:
         log.error("%s", e)
         return 2
-    except OSError as e:  # a port that is taken, a socket path that cannot be created
-        log.error("%s", e)
-        if server is not None:
-            server.stop(grace=0)
-        return 1
     done = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("received signal %d", signum)
         threading.Thread(target=lambda: (server.stop(), done.set()), daemon=True).start()
 
+    # Installed before the models load: a signal during a long initial load (or its retries) stops
+    # the server at once instead of killing it half-way.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:
+        server.start()
+    except cfg.ConfigError as e:
+        log.error("%s", e)
+        server.stop(grace=0)
+        return 2
+    except OSError as e:  # a port that is taken, a socket path that cannot be created
+        log.error("%s", e)
+        server.stop(grace=0)
+        return 1
     done.wait()
     return 0

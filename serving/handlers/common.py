@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import numpy as np
 
+from serving import deadline
 from serving.errors import ServingError, failed_precondition, from_tf_error, invalid
 from serving.servable import DEFAULT_SIGNATURE, SignatureError
 from serving.tensors import dtype_name
@@ -108,10 +109,12 @@ def run(
     if len(set(output_filter)) != len(output_filter):
         raise invalid("duplicate output tensor alias in output_filter")
     name = signature_name or DEFAULT_SIGNATURE
+    until = deadline.current()
+    timeout_ms = deadline.remaining_ms(until)
     try:
         if core.batcher is not None:
-            return core.batcher.run(v, name, feeds, tuple(output_filter))
-        return v.servable.run(name, feeds, tuple(output_filter))
+            return core.batcher.run(v, name, feeds, tuple(output_filter), until)
+        return v.servable.run(name, feeds, tuple(output_filter), timeout_ms)
     except ServingError:
         raise
     except (SignatureError, ValueError) as e:  # ValueError: a feed the session refuses

@@ -22,9 +22,11 @@ class BlockingServable:
         self.release = threading.Event()
         self.started = threading.Event()
         self.batches = []
+        self.timeouts = []
 
-    def run(self, signature, feeds, outputs=()):
+    def run(self, signature, feeds, outputs=(), timeout_ms=None):
         self.batches.append(len(feeds["x"]))
+        self.timeouts.append(timeout_ms)
         self.started.set()
         self.release.wait(30)
         return {"y": feeds["x"] * 2}
@@ -100,6 +102,51 @@ def test_batches_are_padded_to_allowed_sizes_and_split_back():
         assert servable.batches == [4, 4]  # 1 row padded to 4; 3 rows padded to 4
         assert results[1.0].tolist() == [2.0, 4.0] and results[3.0].tolist() == [6.0]
         assert results[100.0].tolist() == [200.0]
+    finally:
+        servable.release.set()
+        s.close()
+
+
+def test_large_batch_splitting_runs_pieces_and_joins_them_in_order():
+    s = BatchScheduler(
+        Batching(
+            max_batch_size=10,
+            enable_large_batch_splitting=True,
+            max_execution_batch_size=4,
+            max_enqueued_batches=3,
+            num_batch_threads=2,
+        )
+    )
+    servable = BlockingServable()
+    servable.release.set()
+    try:
+        out = s.run(V(servable), "serving_default", {"x": np.arange(10, dtype=np.float32)})["y"]
+        assert out.tolist() == [2.0 * i for i in range(10)]
+        assert sorted(servable.batches) == [2, 4, 4]  # pieces of at most max_execution_batch_size
+        with pytest.raises(ServingError) as e:  # max_batch_size still bounds one request
+            s.run(V(servable), "serving_default", {"x": np.zeros(11, dtype=np.float32)})
+        assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        s.close()
+
+
+def test_a_request_past_its_deadline_leaves_the_queue_and_the_run_gets_the_deadline():
+    s = BatchScheduler(Batching(max_batch_size=4, batch_timeout_micros=0, max_enqueued_batches=4, num_batch_threads=1))
+    servable, results, errors = BlockingServable(), {}, []
+    v = V(servable)
+    try:
+        first = submit(s, v, [0.0], results, errors)
+        assert servable.started.wait(10)  # the batch thread is busy
+        with pytest.raises(ServingError) as e:
+            s.run(v, "serving_default", {"x": np.array([7.0], dtype=np.float32)}, until=time.monotonic() + 0.2)
+        assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert s._queued_rows == 0  # its row left the queue: it will never run
+        servable.release.set()
+        first.join(10)
+        later = s.run(v, "serving_default", {"x": np.array([1.0], dtype=np.float32)}, until=time.monotonic() + 30)
+        assert later["y"].tolist() == [2.0]
+        assert servable.batches == [1, 1] and servable.timeouts[0] is None
+        assert 25_000 <= servable.timeouts[1] <= 38_000  # what was left of 30 s, on the timeout ladder
     finally:
         servable.release.set()
         s.close()

@@ -46,7 +46,7 @@ def test_model_server_config_parsing(tmp_path):
     c = cfg.model_server_config(p)
     assert c.model_config_list.config[0].version_labels["stable"] == 1
     p.write_text('model_config_list { config { name: "a" base_path: "/a" }\n config { nme: "b" } }')
-    with pytest.raises(cfg.ConfigError, match=r"models.config.*2:"):
+    with pytest.raises(cfg.ConfigError, match=r"Error parsing text-format tensorflow.serving.ModelServerConfig.*2:"):
         cfg.model_server_config(p)
     p.write_text('model_config_list { config { name: "a" base_path: "/a" } config { name: "a" base_path: "/b" } }')
     with pytest.raises(cfg.ConfigError, match="more than once"):
@@ -67,6 +67,21 @@ def test_batching_and_monitoring_files(tmp_path):
     with pytest.raises(cfg.ConfigError, match="end with max_batch_size"):
         cfg.batching_parameters(b)
     assert cfg.batching_parameters(None) == cfg.Batching()
+    b.write_text(  # TF Serving's large batch splitting: the last allowed size is max_execution_batch_size
+        "max_batch_size { value: 100 }\nenable_large_batch_splitting { value: true }\n"
+        "max_execution_batch_size { value: 8 }\nallowed_batch_sizes: 4\nallowed_batch_sizes: 8\n"
+    )
+    split = cfg.batching_parameters(b)
+    assert (split.max_batch_size, split.execution_batch_size, split.allowed_batch_sizes) == (100, 8, (4, 8))
+    b.write_text(
+        "max_batch_size { value: 100 }\nenable_large_batch_splitting { value: true }\n"
+        "max_execution_batch_size { value: 8 }\nallowed_batch_sizes: 4\nallowed_batch_sizes: 100\n"
+    )
+    with pytest.raises(cfg.ConfigError, match="end with max_execution_batch_size"):
+        cfg.batching_parameters(b)
+    b.write_text("max_batch_size { value: 8 \n")
+    with pytest.raises(cfg.ConfigError, match=r"Error parsing text-format tensorflow\.serving\.BatchingParameters"):
+        cfg.batching_parameters(b)
     m = tmp_path / "monitoring.config"
     m.write_text('prometheus_config { enable: true path: "/metrics" }')
     assert cfg.monitoring(m) == cfg.Monitoring(True, "/metrics")
