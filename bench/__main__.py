@@ -15,7 +15,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-BENCHMARKS = ["bench.train_throughput", "bench.export_time_size", "bench.serving", "bench.client_sdk"]
+BENCHMARKS = [
+    "bench.train_throughput",
+    "bench.export_time_size",
+    "bench.serving",
+    "bench.serving_frontends",
+    "bench.client_sdk",
+]
 
 
 def _table(results: dict[str, dict]) -> str:

@@ -19,7 +19,7 @@ from serving.errors import ServingError
 from serving.handlers.classify import classify
 from serving.handlers.metadata import metadata
 from serving.handlers.multi_inference import multi_inference
-from serving.handlers.predict import predict
+from serving.handlers.predict import predict_wire
 from serving.handlers.regress import regress
 from serving.handlers.reload import reload_config
 from serving.handlers.status import status
@@ -52,7 +52,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.core = core
 
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return _call(self.core, "predict", predict, request, context)
+        return _call(self.core, "predict", predict_wire, request, context)  # the PredictResponse's bytes
 
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
         return _call(self.core, "classify", classify, request, context)
@@ -78,6 +78,39 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return _call(self.core, "reload_config", reload_config, request, context)
 
 
+def _message_or_bytes(response: Any) -> bytes:
+    return response if isinstance(response, bytes) else response.SerializeToString()
+
+
+def _add_prediction_service(servicer: PredictionService, server: grpc.Server) -> None:
+    """PredictionService on TF Serving's method paths, as the generated `add_..._to_server` registers it,
+    except that a handler may answer with already-serialized bytes (Predict does: `serving.wire`)."""
+    from tensorflow_serving.apis import (
+        classification_pb2,
+        get_model_metadata_pb2,
+        inference_pb2,
+        predict_pb2,
+        regression_pb2,
+    )
+
+    requests = {
+        "Classify": classification_pb2.ClassificationRequest,
+        "Regress": regression_pb2.RegressionRequest,
+        "Predict": predict_pb2.PredictRequest,
+        "MultiInference": inference_pb2.MultiInferenceRequest,
+        "GetModelMetadata": get_model_metadata_pb2.GetModelMetadataRequest,
+    }
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name), request_deserializer=message.FromString, response_serializer=_message_or_bytes
+        )
+        for name, message in requests.items()
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("tensorflow.serving.PredictionService", handlers),)
+    )
+
+
 def build(
     core: ServerCore,
     *,
@@ -100,7 +133,7 @@ def build(
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"), options=list(options.items())
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(core), server)
+    _add_prediction_service(PredictionService(core), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), server)
     health_servicer = None
     if health:

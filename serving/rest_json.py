@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from serving.errors import invalid
-from serving.tensors import DT_STRING, NUMPY, dtype_name, to_numpy, to_proto
+from serving.tensors import DT_STRING, NUMPY, dtype_name, to_proto
 
 
 def _decode_strings(value: Any, name: str) -> Any:
@@ -123,10 +123,6 @@ def predict_request(body: Mapping[str, Any], sig: Any, model_spec: Any) -> tuple
     for name, value in feeds.items():
         to_proto(value, request.inputs[name], tensor_content=True)
     return request, fmt
-
-
-def predict_json(response: Any, fmt: str) -> dict[str, Any]:
-    return predict_response({name: to_numpy(t, name) for name, t in response.outputs.items()}, fmt)
 
 
 def _jsonable(arr: np.ndarray, name: str) -> Any:

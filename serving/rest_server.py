@@ -144,7 +144,7 @@ def _process(core: ServerCore, method: str, path: str, body: bytes) -> Any:
         with held(core, spec) as v:  # the signature's dtypes decide how JSON values are read
             sig = signature(v, sig_name)
         request, fmt = rest_json.predict_request(payload, sig, spec)
-        return rest_json.predict_json(predict_h.predict(core, request, tensor_content=True), fmt)
+        return rest_json.predict_response(predict_h.predict_outputs(core, request)[1], fmt)
     from tensorflow_serving.apis import classification_pb2, regression_pb2
 
     inp = rest_json.example_input(payload)
@@ -187,18 +187,29 @@ def _error(e: ServingError) -> web.Response:
 
 
 class _Busy(asyncio.Protocol):
-    """A connection beyond --rest_api_max_connections: answered 503 at once and closed."""
+    """A connection beyond --rest_api_max_connections: answered 503 at once, then closed. What the
+    client still sends is read and dropped for a moment first (closing on unread data would reset
+    the connection, and the client could lose the answer)."""
 
     BODY = b'{"error": "too many connections: the server is at --rest_api_max_connections"}'
+    LINGER_S = 1.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
+        assert isinstance(transport, asyncio.Transport)
         transport.write(
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
             + f"Content-Length: {len(self.BODY)}\r\n\r\n".encode()
             + self.BODY
         )
-        transport.close()
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(self.LINGER_S, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        pass  # dropped
+
+    def eof_received(self) -> bool:
+        return False  # the client is done: close
 
 
 class _LimitedServer(web.Server):

@@ -1,32 +1,51 @@
-"""Predict: named tensors in, named tensors out, through any signature."""
+"""Predict: named tensors in, named tensors out, through any signature.
+
+`predict_outputs` is the handler both front ends run: gRPC encodes its answer straight to the wire
+(`predict_wire`, typed fields as TF Serving writes them), REST writes it as JSON. `predict` builds
+the PredictResponse message (warmup, tests and anything else that wants the message).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from serving.handlers.common import check_inputs, fill_spec, held, run, signature
 from serving.servable import DEFAULT_SIGNATURE
 from serving.tensors import to_numpy, to_proto
+from serving.wire import predict_response_bytes
 
 if TYPE_CHECKING:
     from serving.core import ServerCore
 
 
-def predict(core: ServerCore, request: Any, tensor_content: bool | None = None) -> Any:
-    """`tensor_content`: reply with raw bytes rather than typed fields (the REST front end asks for it:
-    it decodes the reply at once); None follows --enable_serialization_as_tensor_content."""
-    from tensorflow_serving.apis import predict_pb2
+def predict_outputs(core: ServerCore, request: Any) -> tuple[Any, dict[str, np.ndarray]]:
+    """(the answer's ModelSpec, the output tensors) for a PredictRequest."""
+    from tensorflow_serving.apis import model_pb2
 
+    spec = model_pb2.ModelSpec()
     with held(core, request.model_spec) as v:
         sig_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         signature(v, sig_name)  # an unknown signature is FAILED_PRECONDITION, before any decoding
         feeds = {name: to_numpy(t, name) for name, t in request.inputs.items()}
         check_inputs(v, sig_name, feeds, {name: t.dtype for name, t in request.inputs.items()})
         outputs = run(core, v, sig_name, feeds, list(request.output_filter))
-        response = predict_pb2.PredictResponse()
-        fill_spec(response.model_spec, v, sig_name)
+        fill_spec(spec, v, sig_name)
+    return spec, outputs
+
+
+def predict(core: ServerCore, request: Any) -> Any:
+    from tensorflow_serving.apis import predict_pb2
+
+    spec, outputs = predict_outputs(core, request)
+    response = predict_pb2.PredictResponse(model_spec=spec)
     for name, value in outputs.items():
-        to_proto(
-            value, response.outputs[name], core.options.tensor_content if tensor_content is None else tensor_content
-        )
+        to_proto(value, response.outputs[name], core.options.tensor_content)
     return response
+
+
+def predict_wire(core: ServerCore, request: Any) -> bytes:
+    """The serialized PredictResponse (typed fields, or tensor_content with the flag)."""
+    spec, outputs = predict_outputs(core, request)
+    return predict_response_bytes(spec, outputs, core.options.tensor_content)
