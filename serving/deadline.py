@@ -35,8 +35,15 @@ def until(at: float | None) -> Iterator[None]:
         _deadline.reset(token)
 
 
+# gRPC Python reports a call without a deadline as an enormous time remaining, not None.
+NO_DEADLINE_BEYOND_S = 365 * 24 * 3600.0
+
+
 def after(seconds: float | None) -> float | None:
-    return None if seconds is None else time.monotonic() + seconds
+    """The deadline `seconds` from now; None for no deadline (or one a year or more away)."""
+    if seconds is None or seconds >= NO_DEADLINE_BEYOND_S:
+        return None
+    return time.monotonic() + seconds
 
 
 def current() -> float | None:

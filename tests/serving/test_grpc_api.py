@@ -85,6 +85,12 @@ def test_predict_answers_with_the_newest_version_and_typed_fields(server):
     assert abs(sum(p.float_val) - 1) < 1e-5
 
 
+def test_predict_without_a_deadline(server):
+    """A call with no deadline at all (gRPC Python then reports an enormous time remaining)."""
+    r = server.prediction().Predict(predict_request())
+    assert r.model_spec.version.value == 2 and len(r.outputs["probabilities"].float_val) == 3
+
+
 def test_predict_by_version_and_by_label(server):
     stub = server.prediction()
     assert stub.Predict(predict_request(version=1), timeout=30).model_spec.version.value == 1
