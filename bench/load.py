@@ -4,8 +4,9 @@
 
 `--body`: the REST JSON body, or a serialized PredictRequest for gRPC. The clients are spread over
 `--procs` processes (threads within each, one keep-alive connection or channel per client). Prints
-one JSON line: requests, errors, elapsed seconds, and the CPU seconds the load generator used (so a
-report can say how much of the machine the load took).
+one JSON line: requests, errors, elapsed seconds, and the CPU seconds the load generator's processes
+used while the load ran (their start-up excluded), so a report can say how much of the machine the
+load took.
 """
 
 from __future__ import annotations
@@ -55,13 +56,16 @@ def _process(kind: str, target: str, body: bytes, path: str, threads: int, start
     counts = [0] * (2 * threads)
     worker = _rest_worker if kind == "rest" else _grpc_worker
     time.sleep(max(0.0, start - time.time()))
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     until = time.perf_counter() + seconds
     ts = [threading.Thread(target=worker, args=(target, body, path, until, counts, i)) for i in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    q.put((sum(counts[0::2]), sum(counts[1::2])))
+    done = resource.getrusage(resource.RUSAGE_SELF)
+    used = (done.ru_utime - cpu.ru_utime) + (done.ru_stime - cpu.ru_stime)
+    q.put((sum(counts[0::2]), sum(counts[1::2]), used))
 
 
 def run(kind: str, target: str, body: bytes, path: str, clients: int, seconds: float, procs: int) -> dict:
@@ -71,20 +75,17 @@ def run(kind: str, target: str, body: bytes, path: str, clients: int, seconds: f
     q = ctx.Queue()
     start = time.time() + 1.0  # every process starts together, after its imports
     per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     ps = [ctx.Process(target=_process, args=(kind, target, body, path, n, start, seconds, q)) for n in per]
     for p in ps:
         p.start()
     results = [q.get(timeout=seconds + 120) for _ in ps]
     for p in ps:
         p.join()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "requests": sum(r[0] for r in results),
         "errors": sum(r[1] for r in results),
         "seconds": seconds,
-        "load_cpu_seconds": round(cpu, 2),
+        "load_cpu_seconds": round(sum(r[2] for r in results), 2),
     }
 
 
