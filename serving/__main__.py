@@ -8,4 +8,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from serving.server import serve
 
 if __name__ == "__main__":
-    sys.exit(serve(sys.argv[1:]))
+    code = serve(sys.argv[1:])
+    # Exit now, as tensorflow_model_server does: a model load still running in a loader thread (it
+    # cannot be interrupted) must not hold the process past the shutdown it was asked for.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -139,9 +139,16 @@ class AspiredVersionsManager:
                     return
         seconds = time.perf_counter() - start
         with self._lock:
-            v.servable = servable
-            v.state = State.AVAILABLE
+            closed = self._closed
+            if not closed:
+                v.servable = servable
+                v.state = State.AVAILABLE
+            else:
+                v.state = State.END
             self._changed.notify_all()
+        if closed:  # the server shut down while this version loaded
+            servable.close()
+            return
         log.info("%s version %d is AVAILABLE (loaded in %.2fs)", v.model, v.number, seconds)
         self._on_event("load", "ok", v.number, seconds)
         self._reconcile(v.model)
@@ -274,7 +281,9 @@ class AspiredVersionsManager:
                 for v in self._models[m].values():
                     v.aspired = False
             self._reconcile_all_unload(m)
-        self._pool.shutdown(wait=True)
+        # A load in progress cannot be interrupted: it is not waited for (the version it makes is
+        # closed at once, below in _load_version), so shutdown never waits on a slow or stuck load.
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _reconcile_all_unload(self, model: str) -> None:
         with self._lock:
