@@ -53,6 +53,11 @@ class BatchScheduler:
         self._queue: deque[_Task] = deque()
         self._queued_rows = 0
         self._cond = threading.Condition()
+        # At most num_batch_threads session runs at once, whoever runs them: a batch thread, or (with
+        # no batch timeout, an empty queue and a free slot) the request's own thread, which then runs
+        # its request at once instead of handing it over and waiting to be woken.
+        self._slots = params.num_batch_threads
+        self._busy = 0
         self._closed = False
         self._threads = [
             threading.Thread(target=self._worker, name=f"batch-{i}", daemon=True)
@@ -98,14 +103,29 @@ class BatchScheduler:
         with self._cond:
             if self._closed:
                 raise ServingError(grpc.StatusCode.UNAVAILABLE, "the batch scheduler is shutting down")
-            limit = self.params.max_enqueued_batches * piece
-            if self._queued_rows + rows > limit:
-                raise ServingError(
-                    grpc.StatusCode.UNAVAILABLE, "The batch scheduling queue to which this task was submitted is full"
-                )
-            self._queue.extend(tasks)
-            self._queued_rows += rows
-            self._cond.notify(len(tasks))
+            inline = (
+                len(tasks) == 1
+                and not self._queue
+                and self._busy < self._slots
+                and self.params.batch_timeout_micros == 0
+            )
+            if inline:
+                self._busy += 1
+            else:
+                limit = self.params.max_enqueued_batches * piece
+                if self._queued_rows + rows > limit:
+                    raise ServingError(
+                        grpc.StatusCode.UNAVAILABLE,
+                        "The batch scheduling queue to which this task was submitted is full",
+                    )
+                self._queue.extend(tasks)
+                self._queued_rows += rows
+                self._cond.notify(len(tasks))
+        if inline:  # nothing to merge it with and a slot free: a batch of one, run here
+            try:
+                self._execute(tasks)
+            finally:
+                self._release_slot()
         for task in tasks:
             if not task.done.wait(None if until is None else max(0.0, until - time.monotonic())):
                 self._abandon(tasks)
@@ -129,7 +149,7 @@ class BatchScheduler:
     def _take_batch(self) -> list[_Task] | None:
         timeout = self.params.batch_timeout_micros / 1e6
         with self._cond:
-            while not self._queue and not self._closed:
+            while (not self._queue or self._busy >= self._slots) and not self._closed:
                 self._cond.wait()
             if not self._queue:
                 return None
@@ -152,7 +172,13 @@ class BatchScheduler:
                     keep.append(t)
             self._queue = keep
             self._queued_rows -= total
+            self._busy += 1
             return batch
+
+    def _release_slot(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
 
     def _worker(self) -> None:
         while True:
@@ -160,7 +186,10 @@ class BatchScheduler:
             if batch is None:
                 return
             if batch:
-                self._execute(batch)
+                try:
+                    self._execute(batch)
+                finally:
+                    self._release_slot()
 
     def _padded(self, rows: int) -> int:
         for size in self.params.allowed_batch_sizes:

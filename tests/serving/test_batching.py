@@ -210,3 +210,20 @@ def test_server_batches_concurrent_requests_and_each_gets_its_own_answer(exporte
         assert count < 1 + len(rows)  # fewer batches than requests: they were merged
     finally:
         server.stop()
+
+
+def test_an_idle_scheduler_without_a_batch_timeout_runs_a_lone_request_in_its_own_thread():
+    class Recording(BlockingServable):
+        def run(self, signature, feeds, outputs=(), timeout_ms=None):
+            self.thread = threading.current_thread().name
+            return super().run(signature, feeds, outputs, timeout_ms)
+
+    for timeout_micros, expected_prefix in ((0, "MainThread"), (1000, "batch-")):
+        s = BatchScheduler(Batching(max_batch_size=4, batch_timeout_micros=timeout_micros, num_batch_threads=1))
+        servable = Recording()
+        servable.release.set()
+        try:
+            out = s.run(V(servable), "serving_default", {"x": np.array([1.0], dtype=np.float32)})
+            assert out["y"].tolist() == [2.0] and servable.thread.startswith(expected_prefix)
+        finally:
+            s.close()
