@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench.export_time_size",
     "bench.serving",
     "bench.serving_frontends",
+    "bench.http_libraries",
     "bench.client_sdk",
 ]
 
