@@ -113,8 +113,8 @@ def batching_parameters(path: str | Path | None) -> Batching:
     """BatchingParameters, checked as TF Serving checks them: `max_batch_size` bounds one request;
     with `enable_large_batch_splitting` a request is cut into pieces of at most
     `max_execution_batch_size` rows (default: `max_batch_size`), which may run in different batches;
-    `allowed_batch_sizes` must increase and end with the largest batch run (`max_execution_batch_size`
-    with splitting, `max_batch_size` without)."""
+    `allowed_batch_sizes` must increase and end with `max_batch_size` (and, with splitting, with
+    `max_execution_batch_size` too: TF Serving checks both)."""
     if path is None:
         return Batching()
     p = _parse(path, own.BatchingParameters(), "--batching_parameters_file")
@@ -140,12 +140,20 @@ def batching_parameters(path: str | Path | None) -> Batching:
             f"({b.max_batch_size})]; got {b.execution_batch_size}"
         )
     if b.allowed_batch_sizes:
+        # TF Serving checks twice (bundle_factory_util.cc, then batching_session.cc): the last entry must
+        # match max_batch_size, and with splitting also max_execution_batch_size, so there both are equal.
         s = list(b.allowed_batch_sizes)
-        largest = "max_execution_batch_size" if splitting else "max_batch_size"
-        if s != sorted(set(s)) or s[0] < 1 or s[-1] != b.execution_batch_size:
+        if s != sorted(set(s)) or s[0] < 1:
+            raise ConfigError(f"--batching_parameters_file: allowed_batch_sizes must increase; got {s}")
+        if s[-1] != b.max_batch_size:
             raise ConfigError(
-                f"--batching_parameters_file: allowed_batch_sizes must increase and end with {largest} "
-                f"({b.execution_batch_size}); got {s}"
+                "--batching_parameters_file: Last entry in allowed_batch_sizes must match max_batch_size; "
+                f"last entry was {s[-1]}; expected {b.max_batch_size}"
+            )
+        if splitting and s[-1] != b.execution_batch_size:
+            raise ConfigError(
+                "--batching_parameters_file: Last entry in allowed_batch_sizes must be equal to "
+                f"max_execution_batch_size; last entry was {s[-1]}; expected {b.execution_batch_size}"
             )
     if b.pad_variable_length_inputs:
         raise ConfigError("--batching_parameters_file: pad_variable_length_inputs is not supported here")

@@ -64,20 +64,28 @@ def test_batching_and_monitoring_files(tmp_path):
     )
     assert cfg.batching_parameters(b) == cfg.Batching(8, 500, 10, 4, (4, 8), False)
     b.write_text("max_batch_size { value: 8 }\nallowed_batch_sizes: 4\n")
-    with pytest.raises(cfg.ConfigError, match="end with max_batch_size"):
+    with pytest.raises(cfg.ConfigError, match="must match max_batch_size"):
         cfg.batching_parameters(b)
     assert cfg.batching_parameters(None) == cfg.Batching()
-    b.write_text(  # TF Serving's large batch splitting: the last allowed size is max_execution_batch_size
+    b.write_text("max_batch_size { value: 100 }\nenable_large_batch_splitting { value: true }\n")
+    split = cfg.batching_parameters(b)  # max_execution_batch_size defaults to max_batch_size, as in TF Serving
+    assert (split.max_batch_size, split.execution_batch_size) == (100, 100)
+    b.write_text(
+        "max_batch_size { value: 100 }\nenable_large_batch_splitting { value: true }\n"
+        "max_execution_batch_size { value: 8 }\n"
+    )
+    assert cfg.batching_parameters(b).execution_batch_size == 8
+    b.write_text(  # TF Serving checks the last allowed size against both limits
         "max_batch_size { value: 100 }\nenable_large_batch_splitting { value: true }\n"
         "max_execution_batch_size { value: 8 }\nallowed_batch_sizes: 4\nallowed_batch_sizes: 8\n"
     )
-    split = cfg.batching_parameters(b)
-    assert (split.max_batch_size, split.execution_batch_size, split.allowed_batch_sizes) == (100, 8, (4, 8))
+    with pytest.raises(cfg.ConfigError, match="must match max_batch_size"):
+        cfg.batching_parameters(b)
     b.write_text(
         "max_batch_size { value: 100 }\nenable_large_batch_splitting { value: true }\n"
         "max_execution_batch_size { value: 8 }\nallowed_batch_sizes: 4\nallowed_batch_sizes: 100\n"
     )
-    with pytest.raises(cfg.ConfigError, match="end with max_execution_batch_size"):
+    with pytest.raises(cfg.ConfigError, match="must be equal to max_execution_batch_size"):
         cfg.batching_parameters(b)
     b.write_text("max_batch_size { value: 8 \n")
     with pytest.raises(cfg.ConfigError, match=r"Error parsing text-format tensorflow\.serving\.BatchingParameters"):
