@@ -11,16 +11,8 @@ import pytest
 
 from tests.fixtures.servers import start_local
 from tests.serving.conftest import copy_base
+from tests.serving.test_grpc_api import ROW
 
-ROW = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181.0,
-    "body_mass_g": 3750.0,
-    "island": "Torgersen",
-    "sex": "male",
-    "year": 2007,
-}
 BODY = json.dumps({"instances": [ROW]}).encode()
 HEAD = b"POST /v1/models/penguins:predict HTTP/1.1\r\nHost: test\r\n"
 LIMIT = 100_000
