@@ -33,7 +33,10 @@ def configure(seed: int, op_determinism: bool) -> None:
     if op_determinism:
         tf.config.experimental.enable_op_determinism()
     else:
-        tf.config.experimental.disable_op_determinism()
+        # TF 2.21 has no public disable_op_determinism (only enable_...); its framework module does.
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
 
 
 def select_strategy() -> tuple[tf.distribute.Strategy, str]:

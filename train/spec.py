@@ -10,6 +10,7 @@ seed. Every table and key is checked: an unknown key is an error, never a silent
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -110,12 +111,22 @@ def _typed(where: str, value: Any, types: type | tuple[type, ...], what: str) ->
     return value
 
 
+# What a feature name must be to name a Keras input and a SignatureDef input: TensorFlow's op-name
+# rule ([A-Za-z0-9.][A-Za-z0-9_.\-/]*) without the '/' that Keras refuses.
+FEATURE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-]*")
+
+
 def _feature(i: int, raw: Any) -> Feature:
     where = f"[[features]] #{i + 1}"
     if not isinstance(raw, dict):
         raise InputError(f"spec: {where} must be a table")
     _check_keys(where, raw, {"name", "kind", "bucketize", "hash_bins"}, {"name", "kind"})
     name = _typed(f"{where}.name", raw["name"], str, "a string")
+    if not FEATURE_NAME.fullmatch(name):
+        raise InputError(
+            f"spec: feature name {name!r} cannot name a model input (Keras refuses '/', TensorFlow op names "
+            "allow letters, digits, '_', '.' and '-', not first '_' or '-'); rename the column"
+        )
     where = f"feature {name!r}"
     kind = raw["kind"]
     if kind not in KINDS:

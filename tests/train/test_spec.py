@@ -49,6 +49,12 @@ BASE = spec_text()
         (_with(BASE, 'name = "year"', 'name = "species"'), "label 'species' is also declared as a feature"),
         (_with(BASE, 'label = "species"', ""), "missing key 'label' in [model]"),
         ("not = [valid", "not valid TOML"),
+        (
+            _with(BASE, 'name = "bill_depth_mm"', 'name = "od280/od315_of_diluted_wines"'),  # a scikit-learn column
+            "feature name 'od280/od315_of_diluted_wines' cannot name a model input",
+        ),
+        (_with(BASE, 'name = "bill_depth_mm"', 'name = "bill depth"'), "feature name 'bill depth' cannot"),
+        (_with(BASE, 'name = "bill_depth_mm"', 'name = "_depth"'), "feature name '_depth' cannot"),
     ],
 )
 def test_bad_specs_name_the_problem(text, phrase):
@@ -61,3 +67,15 @@ def test_bad_specs_name_the_problem(text, phrase):
 def test_missing_spec_file(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         load_spec(tmp_path / "nope.toml")
+
+
+def test_op_determinism_can_be_turned_off_and_on_again():
+    """--no-op-determinism once crashed: TF 2.21 has no tf.config.experimental.disable_op_determinism."""
+    from tensorflow.python.framework import config as tf_config
+
+    from train.fit import configure
+
+    configure(1, op_determinism=False)
+    assert not tf_config.is_op_determinism_enabled()
+    configure(1, op_determinism=True)
+    assert tf_config.is_op_determinism_enabled()
