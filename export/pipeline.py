@@ -150,6 +150,14 @@ def export_run(
     splits = split_rows(spec, cols, key)
     test = splits["test"]
     model = keras.saving.load_model(run_dir / MODEL_FILE)
+    from train.fit import weights_sha256
+
+    got = weights_sha256(model)
+    if got != manifest["weights_sha256"]:  # never publish one model with another's card
+        raise InputError(
+            f"--run: {run_dir / MODEL_FILE} is not the model this run trained (weights_sha256 {got[:12]}..., "
+            f"manifest {manifest['weights_sha256'][:12]}...)"
+        )
     classes = manifest.get("classes")
     expected = np.asarray(model.predict(model_inputs(spec, test), verbose=0))
     y = encode_labels(spec, test[spec.label], classes)
