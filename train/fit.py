@@ -94,6 +94,8 @@ class Trained:
     train_seconds: float
     examples_per_second: float
     label_stats: dict[str, float] = field(default_factory=dict)
+    # With early stopping: the patience, the epochs run, the epoch kept (1-based) and its validation loss.
+    early_stopping: dict[str, Any] | None = None
 
 
 def fit(spec: Spec, splits: dict[str, dict[str, np.ndarray]], op_determinism: bool = True) -> Trained:
@@ -138,6 +140,13 @@ def fit(spec: Spec, splits: dict[str, dict[str, np.ndarray]], op_determinism: bo
         epochs,
         device,
     )
+    callbacks: list[keras.callbacks.Callback] = [EpochLog(epochs)]
+    patience = spec.training.early_stopping_patience
+    stopper = None
+    if patience:
+        # Keras restores the best epoch's weights at the end of training, also when patience never ran out.
+        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+        callbacks.append(stopper)
     start = time.perf_counter()
     hist = model.fit(
         train_ds,
@@ -145,9 +154,21 @@ def fit(spec: Spec, splits: dict[str, dict[str, np.ndarray]], op_determinism: bo
         epochs=epochs,
         verbose=0,
         shuffle=False,  # shuffled by tf.data
-        callbacks=[EpochLog(epochs)],
+        callbacks=callbacks,
     )
     seconds = time.perf_counter() - start
+    epochs_run = len(hist.history.get("loss", [])) or epochs
+    early = None
+    if stopper is not None:
+        early = {
+            "patience": patience,
+            "epochs_run": epochs_run,
+            "epoch_kept": int(stopper.best_epoch) + 1,
+            "val_loss": float(stopper.best),
+        }
+        log.info(
+            "early stopping: kept epoch %d of %d (val_loss %.4f)", early["epoch_kept"], epochs_run, early["val_loss"]
+        )
 
     metrics = {}
     for name in ("validation", "test"):
@@ -163,6 +184,7 @@ def fit(spec: Spec, splits: dict[str, dict[str, np.ndarray]], op_determinism: bo
         stats=stats_json,
         device=device,
         train_seconds=seconds,
-        examples_per_second=len(ys["train"]) * epochs / seconds if seconds else 0.0,
+        examples_per_second=len(ys["train"]) * epochs_run / seconds if seconds else 0.0,
         label_stats=label_stats,
+        early_stopping=early,
     )

@@ -111,6 +111,7 @@ def train_run(
             "feature_stats": trained.stats,
             "weights_sha256": trained.weights_sha256,
             "metrics": trained.metrics,
+            "early_stopping": trained.early_stopping,
             "packages": manifest.package_versions(),
             "machine": manifest.machine(),
             "git_commit": manifest.git_commit(),

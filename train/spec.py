@@ -51,6 +51,9 @@ class Training:
     # The split hashes each row key with split_seed, not with `seed`: retraining with another seed
     # keeps the same test rows, so two models can be compared on rows neither was trained on.
     split_seed: int = 0
+    # Stop when the validation loss has not improved for this many epochs and keep the best epoch's
+    # weights (0: train every epoch and keep the last).
+    early_stopping_patience: int = 0
 
 
 @dataclass(frozen=True)
@@ -157,14 +160,16 @@ def _feature(i: int, raw: Any) -> Feature:
 def _training(raw: dict[str, Any]) -> Training:
     _check_keys("[training]", raw, set(Training.__dataclass_fields__))
     defaults = Training()
-    ints = {"seed", "epochs", "batch_size", "split_seed"}
+    ints = {"seed", "epochs", "batch_size", "split_seed", "early_stopping_patience"}
     values: dict[str, Any] = {}
     for key in Training.__dataclass_fields__:
         value = raw.get(key, getattr(defaults, key))
         where = f"[training].{key}"
         if key in ints:
             _typed(where, value, int, "an integer")
-            if key not in ("seed", "split_seed") and value < 1:
+            if key == "early_stopping_patience" and value < 0:
+                raise InputError(f"spec: {where} must be 0 (off) or more, got {value}")
+            if key not in ("seed", "split_seed", "early_stopping_patience") and value < 1:
                 raise InputError(f"spec: {where} must be at least 1, got {value}")
             if key in ("seed", "split_seed") and not 0 <= value < 2**32:
                 raise InputError(f"spec: {where} must be in [0, 2**32), got {value}")

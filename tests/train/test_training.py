@@ -123,3 +123,31 @@ def test_spec_shipped_default_trains_from_cli_once(tmp_path):
     (run,) = tmp_path.iterdir()
     m = json.loads((run / "manifest.json").read_text())
     assert m["metrics"]["test"]["accuracy"] > 0.9
+
+
+def test_early_stopping_keeps_the_best_epoch_and_is_deterministic(tmp_path):
+    """[training] early_stopping_patience: training stops once the validation loss has not improved for
+    that many epochs, the best epoch's weights are the ones kept (and recorded), and a second training
+    gives the same weights."""
+    import json
+
+    import numpy as np
+
+    from tests.conftest import spec_text
+    from train.run import train_run
+    from train.spec import parse_spec
+
+    text = spec_text("penguins_body_mass.toml", epochs=25, learning_rate=0.08)
+    text = text.replace("[training]\n", "[training]\nearly_stopping_patience = 2\n", 1)
+    spec = parse_spec(text)
+    first = train_run(spec, None, None, tmp_path / "a")
+    second = train_run(spec, None, None, tmp_path / "b")
+    early = first.manifest["early_stopping"]
+    history = json.loads((first.path / "history.json").read_text())
+    val = np.array(history["val_loss"])
+    assert early["epochs_run"] == len(val) and early["patience"] == 2
+    assert early["epoch_kept"] == int(np.argmin(val)) + 1 and early["val_loss"] == pytest.approx(val.min())
+    assert len(val) < 25 or early["epoch_kept"] == 25  # stopped early here, or the last epoch was the best
+    # the kept weights are the best epoch's: the recorded validation RMSE is that epoch's, not the last one's
+    assert first.manifest["metrics"]["validation"]["rmse"] == pytest.approx(float(np.sqrt(val.min())), rel=0.05)
+    assert first.manifest["weights_sha256"] == second.manifest["weights_sha256"]
