@@ -39,6 +39,27 @@ def configure(seed: int, op_determinism: bool) -> None:
         tf_config.disable_op_determinism()
 
 
+def optimizer(spec: Spec) -> keras.optimizers.Optimizer:
+    t = spec.training
+    if t.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=t.learning_rate, momentum=t.momentum)
+    if t.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=t.learning_rate, momentum=t.momentum)
+    if t.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate=t.learning_rate, weight_decay=t.weight_decay)
+    return keras.optimizers.Adam(learning_rate=t.learning_rate)
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
+    """ "balanced": n / (classes * count) per class present in the training labels.
+
+    >>> class_weights(np.array([0, 0, 0, 1]), 2)
+    {0: 0.6666666666666666, 1: 2.0}
+    """
+    counts = np.bincount(y.astype(np.int64), minlength=n_classes)
+    return {i: float(len(y) / (n_classes * c)) if c else 1.0 for i, c in enumerate(counts.tolist())}
+
+
 def select_strategy() -> tuple[tf.distribute.Strategy, str]:
     """The default strategy on CPU or one GPU; MirroredStrategy across several GPUs of this host.
     (Keras 3 does not support multi-worker training reliably, so there is no multi-host path.)"""
@@ -119,7 +140,7 @@ def fit(spec: Spec, splits: dict[str, dict[str, np.ndarray]], op_determinism: bo
         model = build_model(
             spec, stats, len(classes) if classes else None, label_stats.get("mean", 0.0), label_stats.get("std", 1.0)
         )
-        opt = keras.optimizers.Adam(learning_rate=spec.training.learning_rate)
+        opt = optimizer(spec)
         if spec.task == "classification":
             model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         else:
@@ -140,6 +161,7 @@ def fit(spec: Spec, splits: dict[str, dict[str, np.ndarray]], op_determinism: bo
         epochs,
         device,
     )
+    weights = class_weights(ys["train"], len(classes)) if spec.training.class_weight == "balanced" and classes else None
     callbacks: list[keras.callbacks.Callback] = [EpochLog(epochs)]
     patience = spec.training.early_stopping_patience
     stopper = None
@@ -155,6 +177,7 @@ def fit(spec: Spec, splits: dict[str, dict[str, np.ndarray]], op_determinism: bo
         verbose=0,
         shuffle=False,  # shuffled by tf.data
         callbacks=callbacks,
+        class_weight=weights,
     )
     seconds = time.perf_counter() - start
     epochs_run = len(hist.history.get("loss", [])) or epochs

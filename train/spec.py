@@ -54,6 +54,12 @@ class Training:
     # Stop when the validation loss has not improved for this many epochs and keep the best epoch's
     # weights (0: train every epoch and keep the last).
     early_stopping_patience: int = 0
+    # "adam", "adamw", "sgd" or "rmsprop", at learning_rate; momentum for sgd and rmsprop, weight_decay for adamw.
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    # "balanced": each class weighted by n / (classes * its count) in the training split; "none": equal.
+    class_weight: str = "none"
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,9 @@ def _feature(i: int, raw: Any) -> Feature:
     return Feature(name=name, kind=kind, bucketize=bucketize, hash_bins=hash_bins)
 
 
+STRING_CHOICES = {"optimizer": ("adam", "adamw", "sgd", "rmsprop"), "class_weight": ("none", "balanced")}
+
+
 def _training(raw: dict[str, Any]) -> Training:
     _check_keys("[training]", raw, set(Training.__dataclass_fields__))
     defaults = Training()
@@ -173,6 +182,10 @@ def _training(raw: dict[str, Any]) -> Training:
                 raise InputError(f"spec: {where} must be at least 1, got {value}")
             if key in ("seed", "split_seed") and not 0 <= value < 2**32:
                 raise InputError(f"spec: {where} must be in [0, 2**32), got {value}")
+        elif key in STRING_CHOICES:
+            _typed(where, value, str, "a string")
+            if value not in STRING_CHOICES[key]:
+                raise InputError(f"spec: {where} is {value!r}; expected one of {', '.join(STRING_CHOICES[key])}")
         elif key == "hidden_units":
             if not isinstance(value, (list, tuple)) or not all(
                 isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in value
@@ -186,8 +199,17 @@ def _training(raw: dict[str, Any]) -> Training:
                 raise InputError(f"spec: {where} must be positive, got {value}")
             if key.endswith("_fraction") and not 0 < value < 0.5:
                 raise InputError(f"spec: {where} must be in (0, 0.5), got {value}")
+            if key == "momentum" and not 0 <= value < 1:
+                raise InputError(f"spec: {where} must be in [0, 1), got {value}")
+            if key == "weight_decay" and value < 0:
+                raise InputError(f"spec: {where} must be 0 or more, got {value}")
         values[key] = value
-    return Training(**values)
+    training = Training(**values)
+    if training.momentum and training.optimizer not in ("sgd", "rmsprop"):
+        raise InputError(f"spec: [training].momentum applies to sgd and rmsprop, not {training.optimizer}")
+    if training.weight_decay and training.optimizer != "adamw":
+        raise InputError(f"spec: [training].weight_decay applies to adamw, not {training.optimizer}")
+    return training
 
 
 def parse_spec(text: str, origin: str = "<spec>") -> Spec:
@@ -232,6 +254,8 @@ def parse_spec(text: str, origin: str = "<spec>") -> Spec:
     gate_raw = raw.get("gate", {})
     _check_keys("[gate]", gate_raw, set(GATE_KEYS[task]))
     gate = {k: float(_typed(f"[gate].{k}", v, (int, float), "a number")) for k, v in gate_raw.items()}
+    if training.class_weight != "none" and task != "classification":
+        raise InputError(f"spec: [training].class_weight applies to classification, not {task}")
     return Spec(name, task, label, features, training, data, gate, text)
 
 

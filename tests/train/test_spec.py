@@ -55,6 +55,12 @@ BASE = spec_text()
         ),
         (_with(BASE, 'name = "bill_depth_mm"', 'name = "bill depth"'), "feature name 'bill depth' cannot"),
         (_with(BASE, 'name = "bill_depth_mm"', 'name = "_depth"'), "feature name '_depth' cannot"),
+        (_with(BASE, "epochs = 40", 'epochs = 40\noptimizer = "adagrad"'), "[training].optimizer is 'adagrad'"),
+        (_with(BASE, "epochs = 40", "epochs = 40\nmomentum = 0.9"), "momentum applies to sgd and rmsprop"),
+        (_with(BASE, "epochs = 40", 'epochs = 40\noptimizer = "sgd"\nmomentum = 1.5'), "must be in [0, 1)"),
+        (_with(BASE, "epochs = 40", "epochs = 40\nweight_decay = 0.1"), "weight_decay applies to adamw"),
+        (_with(BASE, "epochs = 40", 'epochs = 40\nclass_weight = "auto"'), "expected one of none, balanced"),
+        (_with(BASE, "epochs = 40", "epochs = 40\nearly_stopping_patience = -1"), "0 (off) or more"),
     ],
 )
 def test_bad_specs_name_the_problem(text, phrase):
@@ -79,3 +85,9 @@ def test_op_determinism_can_be_turned_off_and_on_again():
     assert not tf_config.is_op_determinism_enabled()
     configure(1, op_determinism=True)
     assert tf_config.is_op_determinism_enabled()
+
+
+def test_class_weight_is_for_classification_only():
+    text = spec_text("penguins_body_mass.toml").replace("[training]\n", '[training]\nclass_weight = "balanced"\n', 1)
+    with pytest.raises(InputError, match="class_weight applies to classification, not regression"):
+        parse_spec(text)

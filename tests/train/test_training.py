@@ -151,3 +151,22 @@ def test_early_stopping_keeps_the_best_epoch_and_is_deterministic(tmp_path):
     # the kept weights are the best epoch's: the recorded validation RMSE is that epoch's, not the last one's
     assert first.manifest["metrics"]["validation"]["rmse"] == pytest.approx(float(np.sqrt(val.min())), rel=0.05)
     assert first.manifest["weights_sha256"] == second.manifest["weights_sha256"]
+
+
+def test_optimizer_and_class_weight_take_effect(tmp_path):
+    from tests.conftest import spec_text
+    from train.run import train_run
+    from train.spec import parse_spec
+
+    plain = parse_spec(spec_text(epochs=3))
+    tuned = parse_spec(
+        spec_text(epochs=3).replace(
+            "[training]\n", '[training]\noptimizer = "sgd"\nmomentum = 0.9\nclass_weight = "balanced"\n', 1
+        )
+    )
+    assert (tuned.training.optimizer, tuned.training.momentum, tuned.training.class_weight) == ("sgd", 0.9, "balanced")
+    a = train_run(plain, None, None, tmp_path / "a")
+    b = train_run(tuned, None, None, tmp_path / "b")
+    c = train_run(tuned, None, None, tmp_path / "c")
+    assert a.manifest["weights_sha256"] != b.manifest["weights_sha256"]  # the options change the training
+    assert b.manifest["weights_sha256"] == c.manifest["weights_sha256"]  # and it stays deterministic
