@@ -331,7 +331,8 @@ class RestServer:
                 invalid("JSON Parse error: the request nests arrays or objects too deeply")
             )
         except Exception as e:  # noqa: BLE001 - one line, never a traceback in the log per bad request
-            log.error("REST %s %s failed: %s: %s", method, path, type(e).__name__, str(e)[:500])
+            first = (str(e).strip().splitlines() or [""])[0][:500]
+            log.error("REST %s %s failed: %s: %s", method, path, type(e).__name__, first)
             return "INTERNAL", _error(ServingError(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"))
         return "OK", _json_response(200, result)
 
