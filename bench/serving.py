@@ -152,24 +152,30 @@ def _publish_copy(model_dir: Path, src: Path, version: int) -> None:
     staging.rename(model_dir / str(version))
 
 
-def run() -> list[dict]:
-    import grpc
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
+def penguins_model(tmp_path: Path) -> Path:
+    """Train the shipped penguins spec and export it under tmp_path/models; its model directory
+    (version 1 inside), quietly."""
     from export.pipeline import export_run
-    from serving.servable import Servable
     from train.run import train_run
     from train.spec import load_spec
 
     logging.getLogger("train").setLevel(logging.WARNING)
     logging.getLogger("export").setLevel(logging.WARNING)
+    run_ = train_run(load_spec("specs/penguins.toml"), None, None, tmp_path / "runs")
+    export_run(run_.path, tmp_path / "models")
+    return tmp_path / "models" / "penguins"
+
+
+def run() -> list[dict]:
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    from serving.servable import Servable
+
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        run_ = train_run(load_spec("specs/penguins.toml"), None, None, tmp_path / "runs")
-        base = tmp_path / "models"
-        export_run(run_.path, base)
-        model_dir = base / "penguins"
+        model_dir = penguins_model(tmp_path)
         v1 = model_dir / "1"
         pristine = tmp_path / "pristine"
         shutil.copytree(v1, pristine)

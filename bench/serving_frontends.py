@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.serving import ROW, _free_port, _request, _start, _stop
+from bench.serving import ROW, _free_port, _request, _start, _stop, penguins_model
 
 NAME = "serving_frontends"
 TITLE = "REST and gRPC against a FastAPI peer; batching on a 4x1024 MLP; large replies"
@@ -121,6 +121,16 @@ def _row(metric: str, value: float, unit: str, **extra: object) -> dict:
     return {"metric": metric, "value": value, "unit": unit, **extra}
 
 
+def _throughput(metric: str, load: dict) -> dict:
+    return _row(
+        metric,
+        round(load["rate"], 1),
+        "req/s",
+        errors=load["errors"],
+        load_cpu_share=round(load["load_cpu_share"], 3),
+    )
+
+
 def _ratio(metric: str, value: float, target: str) -> dict:
     op, bound = target.split()
     met = value <= float(bound) if op == "<=" else value >= float(bound)
@@ -160,15 +170,7 @@ def _front_ends(model_dir: Path, rows: list[dict]) -> float:
     rows.append(_row("  REST p50 / gRPC p50 without a deadline", round(p50["rest"] / p50["none"], 3), "ratio"))
     rows.append(_row("p50 single-row predict, FastAPI peer", round(peer_p50 * 1e3, 3), "ms"))
     for label, r in (("gRPC", ours_grpc), ("REST", ours_rest), ("FastAPI peer (REST)", theirs)):
-        rows.append(
-            _row(
-                f"throughput at {CLIENTS} clients, {label}",
-                round(r["rate"], 1),
-                "req/s",
-                errors=r["errors"],
-                load_cpu_share=round(r["load_cpu_share"], 3),
-            )
-        )
+        rows.append(_throughput(f"throughput at {CLIENTS} clients, {label}", r))
         rows.append(_row(f"  load generator's CPU share, {label}", round(100 * r["load_cpu_share"], 1), "%"))
     for label, r in (("gRPC", ours_grpc), ("REST", ours_rest)):
         gain = r["rate"] / theirs["rate"]
@@ -202,15 +204,7 @@ def _batching(tmp: Path, rows: list[dict], front_end_bound: float) -> None:
             _stop(server)
     for label, (p50, load) in figures.items():
         rows.append(_row(f"MLP 4x1024 p50 at 1 client, {label}", round(p50 * 1e3, 3), "ms"))
-        rows.append(
-            _row(
-                f"MLP 4x1024 throughput at {CLIENTS} clients, {label}",
-                round(load["rate"], 1),
-                "req/s",
-                errors=load["errors"],
-                load_cpu_share=round(load["load_cpu_share"], 3),
-            )
-        )
+        rows.append(_throughput(f"MLP 4x1024 throughput at {CLIENTS} clients, {label}", load))
     lat = figures["batched"][0] / figures["unbatched"][0]
     gain = figures["batched"][1]["rate"] / figures["unbatched"][1]["rate"]
     rows.append(_ratio("MLP p50 at 1 client, batched / unbatched", lat, "<= 1.1"))
@@ -259,18 +253,10 @@ def _large_reply(rows: list[dict]) -> None:
 
 
 def run() -> list[dict]:
-    from export.pipeline import export_run
-    from train.run import train_run
-    from train.spec import load_spec
-
-    logging.getLogger("train").setLevel(logging.WARNING)
-    logging.getLogger("export").setLevel(logging.WARNING)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        run_ = train_run(load_spec("specs/penguins.toml"), None, None, tmp_path / "runs")
-        export_run(run_.path, tmp_path / "models")
-        bound = _front_ends(tmp_path / "models" / "penguins", rows)
+        bound = _front_ends(penguins_model(tmp_path), rows)
         _batching(tmp_path, rows, bound)
     _large_reply(rows)
     return rows
