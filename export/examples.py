@@ -1,7 +1,8 @@
 """Rows to serialized `tf.Example`, the input of the Classify and Regress signatures.
 
 A missing value is left out of the Example (the signature's parser fills NaN, "" or -1, as the
-model expects for a missing number, category or integer category).
+model expects for a missing number, category or integer category). A numeric feature with a shape
+is its flat list of numbers (C order); text is its UTF-8 bytes; an image its encoded bytes.
 
 >>> import numpy as np
 >>> from train.spec import Feature
@@ -30,9 +31,16 @@ def to_example_protos(features: Sequence[Feature], columns: Mapping[str, np.ndar
         feats = {}
         for f in features:
             v = columns[f.name][i]
-            if f.kind == "numeric":
+            if f.kind == "numeric" and f.shape:
+                flat = np.asarray(v, dtype=np.float64).reshape(-1)
+                if not np.isnan(flat).all():
+                    feats[f.name] = tf.train.Feature(float_list=tf.train.FloatList(value=flat.tolist()))
+            elif f.kind == "numeric":
                 if not np.isnan(v):
                     feats[f.name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(v)]))
+            elif f.kind == "image":
+                if len(v):
+                    feats[f.name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[bytes(v)]))
             elif f.kind == "integer":
                 if int(v) != MISSING_INT:
                     feats[f.name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)]))

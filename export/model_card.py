@@ -3,7 +3,14 @@ takes, and the training-data statistics that live inputs are later compared with
 
 Numeric features: `bin_edges` (deciles of the training split, strictly increasing; live values
 below the first or above the last edge fall in the outer bins), `counts` per bin, missing rate,
-min, max, mean. Categorical features: category frequencies (counts) and missing rate.
+min, max, mean. Categorical features: category frequencies (counts) and missing rate. Text: the
+distribution of token counts (`length`, as for a numeric feature) and the out-of-vocabulary rate.
+Images: the distributions of encoded size (`bytes`), pixel count (`pixels`) and `mean_intensity`.
+A numeric feature with a shape: missing rate, min, max and mean over its elements (no bins: drift
+is not tracked for it, and the card says so).
+
+`format_version` 2 (cards written before it have none and read as 1): adds text and image kinds,
+shapes, `required`, the builder's source and `trained_elsewhere`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from train.data import MISSING_INT
 from train.spec import Spec
 
 CARD_FILE = Path("assets.extra") / "model_card.json"
+FORMAT_VERSION = 2
 N_BINS = 10
 
 
@@ -57,20 +65,62 @@ def categorical_stats(values: np.ndarray, missing: object) -> dict[str, Any]:
     }
 
 
-def training_statistics(spec: Spec, train_columns: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def training_statistics(
+    spec: Spec, train_columns: Mapping[str, np.ndarray], learned: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    from train.data import is_missing
+    from train.summaries import image_summary, text_summary
+
     out = {}
     for f in spec.features:
         v = train_columns[f.name]
-        if f.kind == "numeric":
+        missing_rate = float(is_missing(f.kind, v).mean()) if len(v) else 0.0
+        if f.kind == "numeric" and f.shape:
+            flat = v.reshape(len(v), -1)
+            present = flat[~np.isnan(flat)]
+            out[f.name] = {
+                "kind": "numeric",
+                "shape": list(f.shape),
+                "rows": len(v),
+                "missing_rate": missing_rate,
+                "min": float(present.min()) if present.size else None,
+                "max": float(present.max()) if present.size else None,
+                "mean": float(present.mean()) if present.size else None,
+                "drift": "not tracked for a tensor feature",
+            }
+        elif f.kind == "numeric":
             out[f.name] = {"kind": "numeric", **numeric_stats(v)}
+        elif f.kind == "text":
+            vocab = set((learned or {}).get(f.name, {}).get("vocabulary", []))
+            lengths, oov = text_summary(v.tolist(), vocab, f.standardize)
+            out[f.name] = {
+                "kind": "text",
+                "rows": len(v),
+                "missing_rate": missing_rate,
+                "standardize": f.standardize,
+                "length": numeric_stats(lengths) if len(lengths) else {"rows": 0, "bin_edges": [], "counts": []},
+                "oov_rate": oov,
+            }
+        elif f.kind == "image":
+            summary = image_summary(v.tolist())
+            out[f.name] = {"kind": "image", "rows": len(v), "missing_rate": missing_rate} | {
+                k: numeric_stats(a) if len(a) else {"rows": 0, "bin_edges": [], "counts": []}
+                for k, a in summary.items()
+            }
         else:
             out[f.name] = {"kind": f.kind, **categorical_stats(v, "" if f.kind == "string" else MISSING_INT)}
     return out
 
 
 def input_schema(spec: Spec, manifest: Mapping[str, Any], train_columns: Mapping[str, np.ndarray]) -> list[dict]:
-    dtypes = {"numeric": "DT_FLOAT", "string": "DT_STRING", "integer": "DT_INT64"}
-    missing = {"numeric": "NaN", "string": '""', "integer": str(MISSING_INT)}
+    dtypes = {
+        "numeric": "DT_FLOAT",
+        "string": "DT_STRING",
+        "integer": "DT_INT64",
+        "text": "DT_STRING",
+        "image": "DT_STRING",
+    }
+    missing = {"numeric": "NaN", "string": '""', "integer": str(MISSING_INT), "text": '""', "image": "empty bytes"}
     learned = manifest.get("feature_stats", {})
     out = []
     for f in spec.features:
@@ -78,10 +128,28 @@ def input_schema(spec: Spec, manifest: Mapping[str, Any], train_columns: Mapping
             "name": f.name,
             "kind": f.kind,
             "dtype": dtypes[f.kind],
-            "shape": [-1],
+            "shape": [-1, *f.tensor_shape],
             "missing_value": missing[f.kind],
+            "required": f.required,
         }
-        if f.kind == "numeric":
+        if f.kind == "numeric" and f.shape:
+            item["imputed_with"] = "the training mean over all elements"
+        elif f.kind == "text":
+            item["text"] = {
+                "standardize": f.standardize,
+                "output_mode": f.output_mode,
+                "max_tokens": f.max_tokens,
+                "ngrams": f.ngrams,
+                "sequence_length": f.sequence_length,
+            }
+            item["vocabulary"] = learned.get(f.name, {}).get("vocabulary", [])
+        elif f.kind == "image":
+            item["image"] = {
+                "encoding": "PNG or JPEG bytes",
+                "decoded_to": [f.height, f.width, f.channels],
+                "scaled_to": [0.0, 1.0],
+            }
+        elif f.kind == "numeric":
             present = train_columns[f.name][~np.isnan(train_columns[f.name])]
             item["range"] = [float(present.min()), float(present.max())] if len(present) else None
             item["imputed_with"] = learned.get(f.name, {}).get("mean")
@@ -105,6 +173,7 @@ def build_card(
     train_columns: Mapping[str, np.ndarray],
 ) -> dict[str, Any]:
     return {
+        "format_version": FORMAT_VERSION,
         "name": name,
         "version": version,
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -114,7 +183,9 @@ def build_card(
         "run": dict(manifest),
         "input_schema": input_schema(spec, manifest, train_columns),
         "signatures": dict(signatures),
-        "training_statistics": training_statistics(spec, train_columns),
+        "builder": manifest.get("builder"),
+        "trained_elsewhere": manifest.get("trained_elsewhere"),
+        "training_statistics": training_statistics(spec, train_columns, manifest.get("feature_stats", {})),
     }
 
 

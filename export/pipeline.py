@@ -144,6 +144,12 @@ def export_run(
     import keras
 
     import train.layers  # noqa: F401 - registers the custom layers for loading
+    from train import builder as builders
+    from train.run import recorded_builder
+
+    recorded = recorded_builder(run_dir, manifest)
+    if recorded is not None:  # its module may register custom layers the saved model needs
+        builders.load_function(*recorded)
     from train.metrics import encode_labels
     from train.model import model_inputs
 

@@ -1,7 +1,10 @@
 """The SavedModel's signatures, written with Keras 3's ExportArchive.
 
-- `serving_default` (Predict): one input per raw feature, named as in the spec, shape [batch], in
-  its natural dtype (float32 numeric, string categorical, int64 integer categorical). Outputs:
+- `serving_default` (Predict): one input per raw feature, named as in the spec, shape [batch] (or
+  [batch, *shape] for a numeric feature with a shape), in its natural dtype (float32 numeric, string
+  categorical and text, int64 integer categorical, string for an image: the encoded PNG or JPEG
+  bytes, decoded inside by `train.images`). A `required` feature's missing value (NaN, "", -1, empty
+  bytes) fails the request with INVALID_ARGUMENT naming the feature. Outputs:
   classification `probabilities` [batch, n_classes], `class_ids` [batch] int64, `classes` [batch]
   string; regression `predictions` [batch] float32.
 - `classification` (Classify API) or `regression` (Regress API): one input `inputs`, serialized
@@ -19,8 +22,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from train.data import MISSING_INT
-from train.spec import Spec
+from train.images import decode_images
+from train.spec import Feature, Spec
+
+_MISSING_WORDS = {
+    "numeric": "NaN",
+    "string": "an empty string",
+    "text": "an empty string",
+    "integer": "-1",
+    "image": "empty bytes",
+}
+
+
+def _missing(feature: Feature, values: Any) -> Any:
+    """Per row: is the value missing? (the same rule as train.data.is_missing, in the graph)"""
+    import tensorflow as tf
+
+    if feature.kind == "numeric":
+        flat = tf.reshape(values, [tf.shape(values)[0], -1])
+        return tf.reduce_any(tf.math.is_nan(flat), axis=1)
+    if feature.kind == "integer":
+        return tf.equal(values, MISSING_INT)
+    return tf.equal(tf.strings.length(values), 0)
+
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -41,12 +68,32 @@ def write_saved_model(model: Any, spec: Spec, classes: list[str] | None, path: P
     import keras
     import tensorflow as tf
 
-    dtypes = {"numeric": tf.float32, "string": tf.string, "integer": tf.int64}
-    feature_specs = {f.name: tf.TensorSpec([None], dtypes[f.kind], name=f.name) for f in spec.features}
+    dtypes = {"numeric": tf.float32, "string": tf.string, "integer": tf.int64, "text": tf.string, "image": tf.string}
+    feature_specs = {f.name: tf.TensorSpec([None, *f.tensor_shape], dtypes[f.kind], name=f.name) for f in spec.features}
     parse_spec = {}
     for f in spec.features:
-        default = {"numeric": float("nan"), "string": "", "integer": MISSING_INT}[f.kind]
-        parse_spec[f.name] = tf.io.FixedLenFeature([], dtypes[f.kind], default_value=default)
+        default: Any = {"numeric": float("nan"), "integer": MISSING_INT}.get(f.kind, "")
+        if f.shape:
+            default = [float("nan")] * int(np.prod(f.shape))
+        parse_spec[f.name] = tf.io.FixedLenFeature(list(f.tensor_shape), dtypes[f.kind], default_value=default)
+
+    def model_inputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """The raw request tensors -> the model's inputs: required values checked, images decoded."""
+        checks = []
+        for f in spec.features:
+            if f.required:
+                checks.append(
+                    tf.debugging.Assert(
+                        tf.logical_not(tf.reduce_any(_missing(f, features[f.name]))),
+                        [f"feature `{f.name}` is required and a value is missing ({_MISSING_WORDS[f.kind]})"],
+                    )
+                )
+        with tf.control_dependencies(checks):
+            out = {k: tf.identity(v) for k, v in features.items()}
+        for f in spec.features:
+            if f.kind == "image":
+                out[f.name] = decode_images(out[f.name], f.name, f.height, f.width, f.channels)
+        return out
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -56,7 +103,7 @@ def write_saved_model(model: Any, spec: Spec, classes: list[str] | None, path: P
         class_names = tf.constant(classes, dtype=tf.string)
 
         def predict(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-            probabilities = model(features, training=False)
+            probabilities = model(model_inputs(features), training=False)
             class_ids = tf.argmax(probabilities, axis=1)
             return {
                 "probabilities": probabilities,
@@ -66,7 +113,7 @@ def write_saved_model(model: Any, spec: Spec, classes: list[str] | None, path: P
 
         def classify(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
             features = tf.io.parse_example(inputs, parse_spec)
-            scores = model(features, training=False)
+            scores = model(model_inputs(features), training=False)
             batch = tf.shape(inputs)[0]
             return {"classes": tf.tile(class_names[tf.newaxis, :], [batch, 1]), "scores": scores}
 
@@ -77,11 +124,11 @@ def write_saved_model(model: Any, spec: Spec, classes: list[str] | None, path: P
     else:
 
         def predict(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-            return {"predictions": tf.reshape(model(features, training=False), [-1])}
+            return {"predictions": tf.reshape(model(model_inputs(features), training=False), [-1])}
 
         def regress(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
             features = tf.io.parse_example(inputs, parse_spec)
-            return {"outputs": tf.reshape(model(features, training=False), [-1])}
+            return {"outputs": tf.reshape(model(model_inputs(features), training=False), [-1])}
 
         archive.add_endpoint(PREDICT_SIGNATURE, predict, input_signature=[feature_specs])
         archive.add_endpoint(

@@ -25,6 +25,8 @@ def predict_feeds(spec: Spec, columns: Mapping[str, np.ndarray]) -> dict[str, np
             out[f.name] = v.astype(np.float32)
         elif f.kind == "integer":
             out[f.name] = v.astype(np.int64)
+        elif f.kind == "image":
+            out[f.name] = np.array([bytes(b) for b in v], dtype=object)
         else:
             out[f.name] = np.array([str(s).encode() for s in v], dtype=object)
     return out

@@ -12,6 +12,11 @@ counts against the training proportions, at alpha = 0.05 split over the features
 Evidently switches to statistical tests on small samples; from 1000 rows on, by the distance thresholds
 (PSI > 0.2 or JS > 0.1; L-inf > 0.1 or unseen rate > 0.05). A change of missing rate by more than 0.1
 is flagged at any size. The report says how many rows it saw.
+
+Text features: the token-count distribution is compared like a numeric feature, and an
+out-of-vocabulary rate that moved by more than 0.1 is flagged. Images: the distributions of mean
+intensity and pixel count, each like a numeric feature. A numeric feature with a shape is skipped,
+and the report says so by name.
 """
 
 from __future__ import annotations
@@ -147,6 +152,69 @@ def verdict(result: dict[str, Any], n_features: int, t: Mapping[str, float]) -> 
     return reasons
 
 
+def _parts_drift(
+    kind: str, train: Mapping[str, Any], parts: Mapping[str, np.ndarray], rows: int, missing_rate: float, n: int, t: Any
+) -> dict[str, Any]:
+    """A text or image feature: each summary (token count, intensity, ...) compared like a numeric feature."""
+    out: dict[str, Any] = {
+        "kind": kind,
+        "rows": rows,
+        "missing_rate": missing_rate,
+        "training_missing_rate": train["missing_rate"],
+    }
+    reasons = []
+    if abs(missing_rate - train["missing_rate"]) > t["missing_rate_change"]:
+        reasons.append(f"missing rate {train['missing_rate']:.3f} -> {missing_rate:.3f}")
+    for part, live in parts.items():
+        r = numeric_drift(train[part] | {"missing_rate": 0.0}, live)
+        r["rows"] = rows
+        out[part] = r
+        reasons += [f"{part}: {x}" for x in verdict(r, n, t) if not x.startswith("missing rate")]
+    out["reasons"] = reasons
+    out["drift"] = bool(reasons)
+    return out
+
+
+def _is_missing_text(v: Any) -> bool:
+    return v is None or v == "" or v == b""
+
+
+def _text_drift(
+    train: Mapping[str, Any], card: Mapping[str, Any], name: str, values: list[Any], n: int, t: Any
+) -> dict[str, Any]:
+    from train.summaries import text_summary
+
+    schema = next((s for s in card.get("input_schema", []) if s.get("name") == name), {})
+    texts = [
+        v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values if not _is_missing_text(v)
+    ]
+    lengths, oov = text_summary(texts, set(schema.get("vocabulary", [])), train.get("standardize"))
+    missing = (len(values) - len(texts)) / len(values) if values else 0.0
+    out = _parts_drift("text", train, {"length": lengths}, len(values), missing, n, t)
+    out |= {"oov_rate": oov, "training_oov_rate": train.get("oov_rate", 0.0)}
+    if texts and abs(oov - train.get("oov_rate", 0.0)) > t["missing_rate_change"]:
+        out["reasons"].append(f"out-of-vocabulary rate {train.get('oov_rate', 0.0):.3f} -> {oov:.3f}")
+        out["drift"] = True
+    return out
+
+
+def _image_drift(train: Mapping[str, Any], values: list[Any], n: int, t: Any) -> dict[str, Any]:
+    import base64
+
+    from train.summaries import image_summary
+
+    raw = []
+    for v in values:
+        if isinstance(v, dict) and "b64" in v:  # as logged from a REST request
+            v = base64.b64decode(v["b64"])
+        raw.append(v if isinstance(v, bytes) else b"")
+    present = [v for v in raw if v]
+    summary = image_summary(present)
+    missing = (len(raw) - len(present)) / len(raw) if raw else 0.0
+    parts = {"mean_intensity": summary["mean_intensity"], "pixels": summary["pixels"]}
+    return _parts_drift("image", train, parts, len(values), missing, n, t)
+
+
 def drift_report(
     card: Mapping[str, Any], live: Mapping[str, list[Any]], thresholds: Mapping[str, float] | None = None
 ) -> dict[str, Any]:
@@ -157,6 +225,21 @@ def drift_report(
         values = live.get(name)
         if values is None:
             features[name] = {"kind": train["kind"], "rows": 0, "absent": True, "drift": False, "reasons": []}
+            continue
+        if train.get("drift") or (train["kind"] == "numeric" and "shape" in train):
+            features[name] = {
+                "kind": train["kind"],
+                "skipped": train.get("drift") or "a tensor feature",
+                "drift": False,
+                "reasons": [],
+                "rows": len(values),
+            }
+            continue
+        if train["kind"] == "text":
+            features[name] = _text_drift(train, card, name, list(values), len(stats), t)
+            continue
+        if train["kind"] == "image":
+            features[name] = _image_drift(train, list(values), len(stats), t)
             continue
         if train["kind"] == "numeric":
             r = numeric_drift(train, np.array([np.nan if v is None else v for v in values], dtype=np.float64))
@@ -209,10 +292,11 @@ def plot(rep: Mapping[str, Any], path: Path) -> None:
     score = []
     for n in names:
         f = rep["features"][n]
-        score.append((f.get("psi") if f["kind"] == "numeric" else f.get("linf")) or 0.0)
+        main = f.get("length") if f["kind"] == "text" else f.get("mean_intensity") if f["kind"] == "image" else f
+        score.append(((main or {}).get("psi") if f["kind"] != "categorical" else f.get("linf")) or 0.0)
     fig, ax = plt.subplots(figsize=(9, 3.8))
     ax.bar(names, score, color=["C3" if rep["features"][n]["drift"] else "C0" for n in names])
-    ax.set_ylabel("PSI (numeric) / L-inf (categorical)")
+    ax.set_ylabel("PSI (numeric; text length; image intensity) / L-inf (categorical)")
     ax.set_title(f"drift of {rep['rows']} live rows vs training ({rep['method']}); red: flagged")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()

@@ -1,7 +1,7 @@
 """python -m train: train a model from a spec, or repeat a run and check its weights.
 
     python -m train --spec specs/penguins.toml [--seed N] [--source CSV|URL] [--as-of TS] [--out artifacts/runs]
-    python -m train --reproduce artifacts/runs/<run_id>
+    python -m train --reproduce artifacts/runs/<run_id> [--use-current-builder]
 
 Exit codes: 0 done (or reproduced bit for bit), 1 reproduced weights differ, 2 bad input.
 """
@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--spec", help="the feature spec (TOML), e.g. specs/penguins.toml")
     what.add_argument("--reproduce", metavar="RUN_DIR", help="retrain a run from its snapshot and compare weights")
+    p.add_argument(
+        "--use-current-builder",
+        action="store_true",
+        help="with --reproduce: run the builder file as it is now when it differs from the run's recorded copy",
+    )
     p.add_argument("--seed", type=int, help="override the spec's [training].seed")
     p.add_argument("--source", help="a CSV path or a SQLAlchemy URL (default: the palmerpenguins CSV)")
     p.add_argument(
@@ -72,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.reproduce:
             if args.spec or args.seed is not None or args.source or args.as_of:
                 raise InputError("--reproduce takes everything from the run; no --seed, --source or --as-of")
-            r = run.reproduce(Path(args.reproduce))
+            r = run.reproduce(Path(args.reproduce), use_current_builder=args.use_current_builder)
+            if r.builder_ran:
+                print(f"ran {r.builder_ran}")
             if r.matches:
                 print(f"reproduced: weights_sha256 {r.got} matches the manifest")
                 return 0
@@ -81,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                 + (f" (environment differs: {'; '.join(r.differences)})" if r.differences else "")
             )
             return 1
+        if args.use_current_builder:
+            raise InputError("--use-current-builder goes with --reproduce")
         from train.spec import load_spec
 
         spec = load_spec(args.spec)

@@ -5,6 +5,15 @@ canonical dtypes fixed by the spec (numeric float64 with NaN for missing; string
 with "" for missing; integer int64 with -1 for missing; the label str for classification, float64
 for regression). Rows with a missing label are dropped and counted.
 
+Free text is a string column ("" when missing). An image column holds, in a CSV, a path to a PNG or
+JPEG file relative to the CSV's folder (or absolute); in a SQL table, the encoded bytes (BLOB / bytea).
+Either way the rows carry the file's bytes from here on (b"" when missing): the snapshot holds and
+hashes them, so a moved or edited image file cannot change a run. A numeric feature with a `shape`
+holds a JSON array per cell (nested or flat, prod(shape) numbers, null for a missing element; an
+empty cell is all missing); its column is float64 [rows, *shape].
+
+Rows missing a `required` feature are dropped and counted per feature, like rows missing the label.
+
 The CSV has no key column: each row gets its 0-based position in the file as `row_id`, which is
 stable while rows are only appended. A SQL table keeps its own key.
 
@@ -18,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +57,7 @@ class Rows:
     source: str
     as_of: str | None = None
     dropped_missing_label: int = 0
+    dropped_missing_required: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.columns[self.key])
@@ -98,6 +108,77 @@ def _to_int(name: str, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return out
 
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def image_format(data: bytes) -> str | None:
+    """ "png", "jpeg" or None, from the leading bytes."""
+    if data.startswith(PNG_MAGIC):
+        return "png"
+    if data.startswith(JPEG_MAGIC):
+        return "jpeg"
+    return None
+
+
+def _to_bytes(name: str, values: np.ndarray, keys: np.ndarray, base_dir: Path | None) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, str) and v.strip() == "") or (isinstance(v, float) and np.isnan(v)):
+            out[i] = b""
+            continue
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            data = bytes(v)
+        elif isinstance(v, str) and base_dir is not None:
+            path = base_dir / v
+            try:
+                data = path.read_bytes()
+            except OSError as e:
+                raise InputError(f"data: image {name!r} of row {keys[i]!r}: cannot read {path}: {e.strerror}") from None
+        else:
+            raise InputError(
+                f"data: image {name!r} of row {keys[i]!r} holds {type(v).__name__}; a SQL table holds the encoded "
+                "bytes (BLOB), a CSV a path relative to its folder"
+            )
+        if data and image_format(data) is None:
+            raise InputError(f"data: image {name!r} of row {keys[i]!r} is not a PNG or JPEG file")
+        out[i] = data
+    return out
+
+
+def _to_tensor(name: str, shape: tuple[int, ...], values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    import json
+
+    size = int(np.prod(shape))
+    out = np.full((len(values), size), np.nan, dtype=np.float64)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, str) and v.strip() == ""):
+            continue
+        try:
+            parsed = json.loads(v) if isinstance(v, str) else v
+            flat = np.asarray(parsed, dtype=object).reshape(-1)
+            if flat.size != size:
+                raise ValueError(f"{flat.size} numbers, the shape {list(shape)} needs {size}")
+            out[i] = [np.nan if x is None else float(x) for x in flat]
+        except (ValueError, TypeError) as e:
+            raise InputError(
+                f"data: column {name!r} is declared numeric of shape {list(shape)} but row {keys[i]!r} holds "
+                f"{str(v)[:60]!r} ({e})"
+            ) from None
+    return out.reshape((len(values), *shape))
+
+
+def is_missing(kind: str, column: np.ndarray) -> np.ndarray:
+    """Per row: is the value missing (NaN anywhere, "", b"", -1 for integer categories)?"""
+    if kind == "numeric":
+        return np.isnan(column.reshape(len(column), -1)).any(axis=1)
+    if kind == "integer":
+        return column == MISSING_INT
+    if kind == "image":
+        return np.array([len(v) == 0 for v in column.tolist()], dtype=bool)
+    return np.array([v == "" for v in column.tolist()], dtype=bool)
+
+
 def _to_str(values: np.ndarray) -> np.ndarray:
     na = _is_na(values)
     out = np.empty(len(values), dtype=object)
@@ -111,7 +192,14 @@ def _to_str(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def type_columns(spec: Spec, raw: dict[str, np.ndarray], key: str, source: str, as_of: str | None = None) -> Rows:
+def type_columns(
+    spec: Spec,
+    raw: dict[str, np.ndarray],
+    key: str,
+    source: str,
+    as_of: str | None = None,
+    base_dir: Path | None = None,
+) -> Rows:
     """Turn raw columns (any Python values) into canonical typed columns, sorted by key."""
     n = len(raw[key])
     if n == 0:
@@ -127,8 +215,12 @@ def type_columns(spec: Spec, raw: dict[str, np.ndarray], key: str, source: str, 
     else:
         cols[key] = np.array([str(k) for k in keys], dtype=object)
     for f in spec.features:
-        if f.kind == "numeric":
+        if f.kind == "numeric" and f.shape:
+            cols[f.name] = _to_tensor(f.name, f.shape, raw[f.name], keys)
+        elif f.kind == "numeric":
             cols[f.name] = _to_float(f.name, raw[f.name], keys)
+        elif f.kind == "image":
+            cols[f.name] = _to_bytes(f.name, raw[f.name], keys, base_dir)
         elif f.kind == "integer":
             cols[f.name] = _to_int(f.name, raw[f.name], keys)
         else:
@@ -142,11 +234,19 @@ def type_columns(spec: Spec, raw: dict[str, np.ndarray], key: str, source: str, 
         keep = ~np.isnan(lab)
     cols[spec.label] = lab
     dropped = int((~keep).sum())
-    cols = {k: v[keep] for k, v in cols.items()}
     if dropped:
         log.info("dropped %d row(s) with a missing label %r", dropped, spec.label)
+    dropped_required: dict[str, int] = {}
+    for f in spec.features:
+        if f.required:
+            missing = is_missing(f.kind, cols[f.name]) & keep
+            if missing.any():
+                dropped_required[f.name] = int(missing.sum())
+                log.info("dropped %d row(s) missing the required feature %r", int(missing.sum()), f.name)
+            keep &= ~missing
+    cols = {k: v[keep] for k, v in cols.items()}
     if len(cols[key]) == 0:
-        raise InputError(f"data: every row of {source} has a missing label {spec.label!r}")
+        raise InputError(f"data: every row of {source} misses the label {spec.label!r} or a required feature")
     order = np.argsort(cols[key], kind="stable")
     cols = {k: v[order] for k, v in cols.items()}
     distinct = np.unique(cols[spec.label])
@@ -155,7 +255,14 @@ def type_columns(spec: Spec, raw: dict[str, np.ndarray], key: str, source: str, 
         raise InputError(
             f"data: the label {spec.label!r} has a single {what} ({distinct[0]!r}) in {source}; nothing to learn"
         )
-    return Rows(key=key, columns=cols, source=source, as_of=as_of, dropped_missing_label=dropped)
+    return Rows(
+        key=key,
+        columns=cols,
+        source=source,
+        as_of=as_of,
+        dropped_missing_label=dropped,
+        dropped_missing_required=dropped_required,
+    )
 
 
 def _require_columns(spec: Spec, available: list[str], source: str, key: str | None) -> None:
@@ -192,7 +299,7 @@ def read_csv(spec: Spec, path: Path) -> Rows:
             raw[key] = np.array([int(k) for k in keys], dtype=object)
     else:
         raw[key] = np.arange(len(body), dtype=np.int64).astype(object)
-    return type_columns(spec, raw, key, str(path))
+    return type_columns(spec, raw, key, str(path), base_dir=path.resolve().parent)
 
 
 def _redact(url: str) -> str:

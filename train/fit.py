@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +21,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from train import builder as builders
 from train.metrics import encode_labels, evaluate
-from train.model import build_model, feature_stats, model_inputs
+from train.model import feature_stats, make_inputs, model_inputs
 from train.spec import Spec
 
 log = logging.getLogger(__name__)
@@ -119,8 +121,15 @@ class Trained:
     early_stopping: dict[str, Any] | None = None
 
 
-def fit(spec: Spec, splits: dict[str, dict[str, np.ndarray]], op_determinism: bool = True) -> Trained:
-    """Fit the spec's model on splits["train"], report metrics on "validation" and "test"."""
+def fit(
+    spec: Spec,
+    splits: dict[str, dict[str, np.ndarray]],
+    op_determinism: bool = True,
+    build: Callable[..., Any] | None = None,
+) -> Trained:
+    """Fit the spec's model on splits["train"], report metrics on "validation" and "test".
+
+    `build`: the user's builder function (see train.builder); None for the built-in model."""
     seed = spec.training.seed
     configure(seed, op_determinism)
     train = splits["train"]
@@ -135,19 +144,27 @@ def fit(spec: Spec, splits: dict[str, dict[str, np.ndarray]], op_determinism: bo
         y = train[spec.label]
         label_stats = {"mean": float(y.mean()), "std": float(y.std()) or 1.0}
 
-    strategy, device = select_strategy()
-    with strategy.scope():
-        model = build_model(
-            spec, stats, len(classes) if classes else None, label_stats.get("mean", 0.0), label_stats.get("std", 1.0)
-        )
-        opt = optimizer(spec)
-        if spec.task == "classification":
-            model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        else:
-            model.compile(optimizer=opt, loss="mse", metrics=["mae"])
-
     ys = {name: encode_labels(spec, s[spec.label], classes) for name, s in splits.items()}
     xs = {name: model_inputs(spec, s) for name, s in splits.items()}
+
+    strategy, device = select_strategy()
+    with strategy.scope():
+        ctx = builders.BuildContext(
+            spec,
+            make_inputs(spec),
+            stats,
+            xs["train"],
+            classes,
+            label_stats.get("mean", 0.0),
+            label_stats.get("std", 1.0),
+        )
+        model = builders.builtin(ctx) if build is None else builders.build(build, spec.builder or "?", ctx)
+        if not getattr(model, "compiled", False):
+            opt = optimizer(spec)
+            if spec.task == "classification":
+                model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            else:
+                model.compile(optimizer=opt, loss="mse", metrics=["mae"])
     bs = spec.training.batch_size
     train_ds = dataset(xs["train"], ys["train"], bs, shuffle_seed=seed)
     val_ds = dataset(xs["validation"], ys["validation"], bs, shuffle_seed=None)

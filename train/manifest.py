@@ -13,6 +13,9 @@ from typing import Any
 from train.errors import InputError
 
 MANIFEST_FILE = "manifest.json"
+# 1: the manifests written before there was a format_version (no builder, no feature kinds beyond
+#    numeric, string, integer); 2: adds format_version, builder, rows_dropped_missing_required.
+FORMAT_VERSION = 2
 PACKAGES = ("tensorflow", "keras", "numpy", "pyarrow", "sqlalchemy", "palmerpenguins")
 REQUIRED = (
     "seed",
@@ -78,6 +81,11 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
         raise InputError(f"run: {run_dir} has no {MANIFEST_FILE}; is it a run directory?") from None
     except json.JSONDecodeError as e:
         raise InputError(f"run: {path} is not valid JSON: {e}") from None
+    version = manifest.get("format_version", 1)
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise InputError(
+            f"run: {path} has format_version {version!r}; this Shipyard reads 1 to {FORMAT_VERSION} (upgrade it)"
+        )
     missing = [k for k in REQUIRED if k not in manifest]
     if missing:
         raise InputError(f"run: {path} lacks {', '.join(missing)}")

@@ -1,12 +1,15 @@
-"""The Keras 3 model: one named input per raw feature, the preprocessing as its first layers.
+"""Shipyard's preprocessing layers per feature kind, and the built-in model on top of them.
 
-Raw values go in (float32 with NaN for missing numbers, strings with "" for missing categories,
-int64 integer categories); nothing outside the model transforms a feature. Every statistic the
-preprocessing needs (imputation value, mean and variance, vocabularies) is computed on the
-training split only, in float64 with numpy, and handed to the layers: no `adapt()`, no order of
-`tf.data` elements to depend on.
+Raw values go in (float32 with NaN for missing numbers, strings with "" for missing categories and
+text, int64 integer categories with -1 for missing, decoded images as float32 [h, w, c] in [0, 1]);
+nothing outside the model transforms a feature (images are decoded by `train.images`, inside the
+exported signature). Every statistic the preprocessing needs (imputation value, mean and variance,
+vocabularies, text vocabularies and idf weights) is computed on the training split only and handed
+to the layers as constants, so the layers of two builds of one spec are identical.
 
 Every layer is named after its feature, so two builds of the same spec have the same weight paths.
+A model of the user's own (`[model] builder`, see `train.builder`) gets the same inputs and the same
+preprocessed tensors to build on.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ import numpy as np
 from train.layers import ImputeMissing, IsMissing
 from train.spec import Feature, Spec
 
-INPUT_DTYPES = {"numeric": "float32", "string": "string", "integer": "int64"}
+INPUT_DTYPES = {"numeric": "float32", "string": "string", "integer": "int64", "text": "string", "image": "float32"}
+EMBEDDING_DIM = 16  # the built-in model's token embedding for text in "int" mode
+
+
+def input_shape(feature: Feature) -> tuple[int, ...]:
+    """The shape of one row of the model's input (the decoded image for an image feature)."""
+    if feature.kind == "image":
+        return (feature.height, feature.width, feature.channels)  # type: ignore[return-value]
+    return feature.tensor_shape
 
 
 @dataclass
@@ -30,10 +41,11 @@ class FeatureStats:
 
     name: str
     kind: str
-    mean: float | None = None
-    variance: float | None = None
+    mean: float | list[float] | None = None
+    variance: float | list[float] | None = None
     missing_rate: float = 0.0
     vocabulary: list[Any] = field(default_factory=list)
+    idf_weights: list[float] | None = None
 
 
 def vocabulary(values: np.ndarray) -> list[Any]:
@@ -42,20 +54,73 @@ def vocabulary(values: np.ndarray) -> list[Any]:
     return [v for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def text_vectorizer(feature: Feature, **kwargs: Any) -> keras.layers.TextVectorization:
+    """A TextVectorization layer configured as the spec says (no vocabulary unless given)."""
+    return keras.layers.TextVectorization(
+        max_tokens=feature.max_tokens,
+        standardize=None if feature.standardize == "none" else feature.standardize,
+        ngrams=feature.ngrams if feature.ngrams and feature.ngrams > 1 else None,
+        output_mode=feature.output_mode,
+        output_sequence_length=feature.sequence_length if feature.output_mode == "int" else None,
+        **kwargs,
+    )
+
+
 def feature_stats(feature: Feature, values: np.ndarray) -> FeatureStats:
     st = FeatureStats(feature.name, feature.kind)
-    if feature.kind == "numeric":
+    if feature.kind == "numeric" and feature.shape:
+        flat = values.reshape(len(values), -1)
+        st.missing_rate = float(np.isnan(flat).any(axis=1).mean())
+        with np.errstate(invalid="ignore"):
+            mean = np.nanmean(flat, axis=0) if len(flat) else np.zeros(flat.shape[1])
+            var = np.nanvar(flat, axis=0) if len(flat) else np.ones(flat.shape[1])
+        st.mean = np.nan_to_num(mean, nan=0.0).tolist()
+        st.variance = np.nan_to_num(var, nan=1.0).tolist()
+    elif feature.kind == "numeric":
         present = values[~np.isnan(values)]
         st.missing_rate = float(1 - len(present) / len(values))
         st.mean = float(present.mean()) if len(present) else 0.0
         st.variance = float(present.var()) if len(present) > 1 else 1.0
+    elif feature.kind == "text":
+        st.missing_rate = float(np.mean([v == "" for v in values.tolist()]))
+        # Keras's adapt orders tokens by count, ties by the token: fixed by the data alone.
+        layer = text_vectorizer(feature)
+        layer.adapt(np.asarray(values, dtype=object))
+        st.vocabulary = [str(t) for t in layer.get_vocabulary(include_special_tokens=False)]
+        if feature.output_mode == "tf_idf":
+            weights = np.asarray(layer._lookup_layer.idf_weights, dtype=np.float64)  # [OOV, vocabulary...]
+            st.idf_weights = weights[1:].tolist()
+    elif feature.kind == "image":
+        st.missing_rate = float(np.mean([len(v) == 0 for v in values.tolist()]))
     elif feature.hash_bins is None:
         st.vocabulary = vocabulary(values)
         st.missing_rate = float(np.mean(values == ("" if feature.kind == "string" else -1)))
     return st
 
 
-def _encode(feature: Feature, st: FeatureStats, raw: Any) -> list[Any]:
+def preprocess(feature: Feature, st: FeatureStats, raw: Any) -> Any:
+    """Shipyard's preprocessing of one input: a [batch, k] float tensor for numbers, categories and
+    text in a bag mode; [batch, sequence_length] token ids for text in "int" mode; the decoded image
+    [batch, h, w, c] as it is."""
+    n = feature.name
+    if feature.kind == "image":
+        return raw
+    if feature.kind == "text":
+        kwargs: dict[str, Any] = {"vocabulary": st.vocabulary or None}
+        if st.idf_weights is not None:
+            kwargs["idf_weights"] = np.asarray(st.idf_weights)
+        return text_vectorizer(feature, name=f"{n}__vectorize", **kwargs)(raw)
+    if feature.kind == "numeric" and feature.shape:
+        x = keras.layers.Flatten(name=f"{n}__flatten")(raw)
+        mean = np.asarray(st.mean, dtype=np.float64)
+        imputed = ImputeMissing(float(mean.mean()), name=f"{n}__impute")(x)
+        variance = np.maximum(np.asarray(st.variance, dtype=np.float64), 1e-12)
+        return keras.layers.Normalization(mean=mean, variance=variance, name=f"{n}__normalize")(imputed)
+    parts = _encode_scalar(feature, st, raw)
+    return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name=f"{n}__encoded")(parts)
+
+
+def _encode_scalar(feature: Feature, st: FeatureStats, raw: Any) -> list[Any]:
     n = feature.name
     x = keras.layers.Reshape((1,), name=f"{n}__column")(raw)
     if feature.kind == "numeric":
@@ -90,32 +155,61 @@ def _encode(feature: Feature, st: FeatureStats, raw: Any) -> list[Any]:
     return [layer(x)]
 
 
-def build_model(
-    spec: Spec, stats: dict[str, FeatureStats], n_classes: int | None, label_mean: float = 0.0, label_std: float = 1.0
-) -> keras.Model:
-    """The functional model. Classification: softmax `probabilities` over `n_classes`. Regression:
-    one value in the label's units (the last layer rescales by the training label's mean and std, so
-    the network itself works on a unit scale)."""
-    inputs = {f.name: keras.Input(shape=(), dtype=INPUT_DTYPES[f.kind], name=f.name) for f in spec.features}
-    parts: list[Any] = []
-    for f in spec.features:
-        parts.extend(_encode(f, stats[f.name], inputs[f.name]))
-    x = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
-    for i, units in enumerate(spec.training.hidden_units):
-        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
+def flat_view(feature: Feature, preprocessed: Any) -> Any:
+    """One feature's preprocessed tensor as [batch, k] floats: token ids embedded and averaged, images
+    flattened, the rest as they are."""
+    if feature.kind == "text" and feature.output_mode == "int":
+        vocab_size = (feature.max_tokens or 0) + 2
+        x = keras.layers.Embedding(vocab_size, EMBEDDING_DIM, name=f"{feature.name}__embed")(preprocessed)
+        return keras.layers.GlobalAveragePooling1D(name=f"{feature.name}__pool")(x)
+    if feature.kind == "image":
+        return keras.layers.Flatten(name=f"{feature.name}__flatten")(preprocessed)
+    return preprocessed
+
+
+def make_inputs(spec: Spec) -> dict[str, Any]:
+    return {f.name: keras.Input(shape=input_shape(f), dtype=INPUT_DTYPES[f.kind], name=f.name) for f in spec.features}
+
+
+def task_head(spec: Spec, x: Any, n_classes: int | None, label_mean: float = 0.0, label_std: float = 1.0) -> Any:
+    """Classification: softmax `probabilities` over `n_classes`. Regression: one value in the label's
+    units (the last layer rescales by the training label's mean and std, so the network itself works
+    on a unit scale)."""
     if spec.task == "classification":
         assert n_classes is not None
-        out = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
-    else:
-        z = keras.layers.Dense(1, name="standardized_prediction")(x)
-        out = keras.layers.Rescaling(scale=label_std, offset=label_mean, name="prediction")(z)
-    return keras.Model(inputs=inputs, outputs=out, name=spec.name)
+        return keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    z = keras.layers.Dense(1, name="standardized_prediction")(x)
+    return keras.layers.Rescaling(scale=label_std, offset=label_mean, name="prediction")(z)
+
+
+def build_model(
+    spec: Spec,
+    stats: dict[str, FeatureStats],
+    n_classes: int | None,
+    label_mean: float = 0.0,
+    label_std: float = 1.0,
+    classes: list[str] | None = None,
+) -> keras.Model:
+    """The built-in model (see `train.builder.builtin`) on the given statistics."""
+    from train.builder import BuildContext, builtin
+
+    if classes is None and n_classes is not None:
+        classes = [str(i) for i in range(n_classes)]
+    return builtin(BuildContext(spec, make_inputs(spec), stats, {}, classes, label_mean, label_std))
 
 
 def model_inputs(spec: Spec, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Raw feature columns as the model takes them (strings as object arrays, see FIELD-NOTES)."""
+    """Raw feature columns as the model takes them (strings as object arrays, see FIELD-NOTES;
+    images decoded by `train.images`, the function the exported signature runs)."""
     out = {}
     for f in spec.features:
         v = columns[f.name]
-        out[f.name] = v.astype(np.float32) if f.kind == "numeric" else v
+        if f.kind == "numeric":
+            out[f.name] = v.astype(np.float32)
+        elif f.kind == "image":
+            from train.images import decode_to_numpy
+
+            out[f.name] = decode_to_numpy(v, f.name, f.height, f.width, f.channels)  # type: ignore[arg-type]
+        else:
+            out[f.name] = v
     return out

@@ -9,6 +9,7 @@ that fails at any point leaves no run directory behind. Its files:
     model.keras            the trained model (raw features in, see train.model)
     training_curves.png    loss and metric per epoch
     history.json           the same curves as numbers
+    builder/<module>.py    with a `[model] builder`: the module file that built the model (hash in the manifest)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from modelbase import fsync_tree
+from train import builder as builders
 from train import data, manifest, snapshot, split
 from train.errors import InputError
 from train.spec import Spec, parse_spec
@@ -67,6 +69,7 @@ def train_run(
     spec_path: str | None = None,
 ) -> RunResult:
     wall = time.perf_counter()
+    source_code = builders.locate(spec.builder) if spec.builder else None
     rows = data.load_rows(spec, source, as_of)
     sha = snapshot.content_sha256(rows.columns, rows.key)
     splits = split_rows(spec, rows.columns, rows.key)
@@ -84,11 +87,19 @@ def train_run(
     try:
         snapshot.write_snapshot(tmp / snapshot.SNAPSHOT_FILE, rows.columns, rows.key, sha)
         (tmp / SPEC_FILE).write_text(spec.source_text, encoding="utf-8")
-        trained = fit.fit(spec, splits, op_determinism=op_determinism)
+        build = None
+        if source_code is not None:
+            (tmp / builders.BUILDER_DIR).mkdir()
+            shutil.copyfile(source_code.file, tmp / source_code.record["file"])
+            if builders.file_sha256(tmp / source_code.record["file"]) != source_code.sha256:
+                raise InputError(f"builder {spec.builder!r}: {source_code.file} changed while it was being recorded")
+            build = builders.load_function(source_code, tmp / source_code.record["file"])
+        trained = fit.fit(spec, splits, op_determinism=op_determinism, build=build)
         trained.model.save(tmp / MODEL_FILE)
         (tmp / "history.json").write_text(json.dumps(trained.history, indent=1) + "\n", encoding="utf-8")
         plots.training_curves(trained.history, f"{spec.name} seed {spec.training.seed}", tmp / "training_curves.png")
         m = {
+            "format_version": manifest.FORMAT_VERSION,
             "run_id": run_id,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "name": spec.name,
@@ -105,6 +116,8 @@ def train_run(
             "key": rows.key,
             "rows": len(rows),
             "rows_dropped_missing_label": rows.dropped_missing_label,
+            "rows_dropped_missing_required": rows.dropped_missing_required,
+            "builder": source_code.record | {"ran": "the spec's builder file"} if source_code else None,
             "split_sizes": {k: len(v[rows.key]) for k, v in splits.items()},
             "classes": trained.classes,
             "label_stats": trained.label_stats,
@@ -135,6 +148,7 @@ class Reproduction:
     expected: str
     got: str
     differences: list[str]
+    builder_ran: str | None = None  # which builder code ran, when the run has one
 
 
 def load_run_inputs(run_dir: Path) -> tuple[dict[str, Any], Spec, dict[str, np.ndarray], str]:
@@ -155,15 +169,57 @@ def load_run_inputs(run_dir: Path) -> tuple[dict[str, Any], Spec, dict[str, np.n
     return m, spec, cols, key
 
 
-def reproduce(run_dir: Path) -> Reproduction:
-    """Retrain from the run's own spec and snapshot; compare weights_sha256 with the manifest."""
+def recorded_builder(run_dir: Path, m: dict[str, Any]) -> tuple[builders.BuilderSource, Path] | None:
+    """The run's builder record and its recorded copy, checked against the recorded hash."""
+    record = m.get("builder")
+    if not record:
+        return None
+    copy = run_dir / record["file"]
+    if not copy.is_file():
+        raise InputError(f"run: {run_dir} lacks {record['file']}, the builder code it was trained with")
+    if builders.file_sha256(copy) != record["sha256"]:
+        raise InputError(f"run: {copy} no longer matches the builder hash in the manifest")
+    name = record["builder"]
+    return builders.BuilderSource(name, copy, name.rpartition(":")[2], record["sha256"]), copy
+
+
+def reproduce(run_dir: Path, use_current_builder: bool = False) -> Reproduction:
+    """Retrain from the run's own spec, snapshot and recorded builder code; compare weights_sha256 with
+    the manifest. When the builder file on disk differs from the recorded one, refuse unless
+    `use_current_builder`, which runs today's file instead (and says so)."""
     m, spec, cols, key = load_run_inputs(run_dir)
     diffs = manifest.differences(m)
     for d in diffs:
         log.warning("environment differs from the run's: %s (bit-identical weights are not expected)", d)
+    build = None
+    ran = None
+    recorded = recorded_builder(run_dir, m)
+    if recorded is not None:
+        source, copy = recorded
+        try:
+            current: builders.BuilderSource | None = builders.locate(source.name)
+        except InputError:
+            current = None
+        if current is not None and current.sha256 == source.sha256:
+            build, ran = builders.load_function(source, copy), f"the recorded builder (sha256 {source.sha256[:12]}...)"
+        elif not use_current_builder:
+            now = f"is {current.sha256[:12]}... now" if current else "is not found now"
+            raise InputError(
+                f"--reproduce: the builder {source.name!r} {now}, the run recorded {source.sha256[:12]}...; "
+                "--use-current-builder runs today's code instead (the weights are then not expected to match)"
+            )
+        elif current is None:
+            raise InputError(f"--use-current-builder: the builder {source.name!r} is not found in this directory")
+        else:
+            build = builders.load_function(current)
+            ran = f"the current builder file {current.file} (sha256 {current.sha256[:12]}...), not the recorded one"
+    elif use_current_builder:
+        raise InputError("--use-current-builder: this run used the built-in model, it has no builder")
     from train import fit
 
-    trained = fit.fit(spec, split_rows(spec, cols, key), op_determinism=bool(m.get("op_determinism", True)))
+    trained = fit.fit(
+        spec, split_rows(spec, cols, key), op_determinism=bool(m.get("op_determinism", True)), build=build
+    )
     return Reproduction(
-        trained.weights_sha256 == m["weights_sha256"], m["weights_sha256"], trained.weights_sha256, diffs
+        trained.weights_sha256 == m["weights_sha256"], m["weights_sha256"], trained.weights_sha256, diffs, ran
     )

@@ -4,7 +4,9 @@ The hash does not depend on the Parquet writer: it is computed over a text encod
 choice is fixed here. Columns: the key first, then the other columns sorted by name. A header line,
 the JSON array of [name, type] pairs; then one line per row in key order, the JSON array of its
 values: floats in Python's shortest round-trip form (`repr`), NaN as null, integers in decimal,
-strings as JSON strings (UTF-8, not escaped to ASCII). Lines end with "\\n".
+strings as JSON strings (UTF-8, not escaped to ASCII), bytes (images) as their standard base64 in a
+JSON string, a fixed-shape float column (type "float64[d0,d1,...]") as the flat JSON array of its
+row's numbers in C order. Lines end with "\\n".
 
 >>> import numpy as np
 >>> cols = {"row_id": np.array([0, 1]), "x": np.array([1.5, np.nan]), "s": np.array(["a", "é"], dtype=object)}
@@ -14,6 +16,7 @@ strings as JSON strings (UTF-8, not escaped to ASCII). Lines end with "\\n".
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -28,13 +31,21 @@ SNAPSHOT_FILE = "snapshot.parquet"
 
 
 def _type_of(values: np.ndarray) -> str:
+    if values.dtype == np.float64 and values.ndim > 1:
+        return f"float64[{','.join(str(d) for d in values.shape[1:])}]"
     if values.dtype == np.float64:
         return "float64"
     if values.dtype == np.int64:
         return "int64"
+    if values.dtype == object and len(values) and all(isinstance(v, bytes) for v in values.tolist()):
+        return "bytes"
     if values.dtype == object:
         return "string"
     raise TypeError(f"no canonical encoding for dtype {values.dtype}")
+
+
+def _shape_of(type_name: str) -> tuple[int, ...]:
+    return tuple(int(d) for d in type_name[len("float64[") : -1].split(","))
 
 
 def _column_order(columns: dict[str, np.ndarray], key: str) -> list[str]:
@@ -50,6 +61,10 @@ def _encode_lines(columns: dict[str, np.ndarray], key: str) -> Iterator[str]:
         v = columns[n]
         if t == "float64":
             lists.append([None if math.isnan(x) else x for x in v.tolist()])
+        elif t.startswith("float64["):
+            lists.append([[None if math.isnan(x) else x for x in row] for row in v.reshape(len(v), -1).tolist()])
+        elif t == "bytes":
+            lists.append([base64.b64encode(b).decode("ascii") for b in v.tolist()])
         else:
             lists.append(v.tolist())
     for row in zip(*lists, strict=True):
@@ -73,13 +88,23 @@ def write_snapshot(path: Path, columns: dict[str, np.ndarray], key: str, sha256:
     import pyarrow.parquet as pq
 
     names = _column_order(columns, key)
-    arrow_types = {"float64": pa.float64(), "int64": pa.int64(), "string": pa.string()}
-    arrays = [pa.array(columns[n].tolist(), type=arrow_types[_type_of(columns[n])], from_pandas=False) for n in names]
+    arrow_types = {"float64": pa.float64(), "int64": pa.int64(), "string": pa.string(), "bytes": pa.binary()}
+    arrays = []
+    shapes = {}
+    for n in names:
+        t = _type_of(columns[n])
+        if t.startswith("float64["):
+            shapes[n] = list(_shape_of(t))
+            flat = columns[n].reshape(len(columns[n]), -1)
+            arrays.append(pa.array(flat.tolist(), type=pa.list_(pa.float64()), from_pandas=False))
+        else:
+            arrays.append(pa.array(columns[n].tolist(), type=arrow_types[t], from_pandas=False))
     # NaN stays NaN inside float columns (pa.array keeps it unless from_pandas=True), so the
     # round trip gives back exactly the hashed values.
-    table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(
-        {"shipyard.key": key, "shipyard.sha256": sha256}
-    )
+    meta = {"shipyard.key": key, "shipyard.sha256": sha256}
+    if shapes:
+        meta["shipyard.shapes"] = json.dumps(shapes, sort_keys=True)
+    table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(meta)
     pq.write_table(table, path)
 
 
@@ -96,9 +121,12 @@ def read_snapshot(path: Path) -> tuple[dict[str, np.ndarray], str, str]:
     if "shipyard.key" not in meta:
         raise InputError(f"snapshot: {path} was not written by train (no shipyard.key metadata)")
     cols: dict[str, np.ndarray] = {}
+    shapes = json.loads(meta.get("shipyard.shapes", "{}"))
     for name, col in zip(table.column_names, table.columns, strict=True):
         values = col.to_pylist()
-        if pa.types.is_floating(col.type):
+        if name in shapes:
+            cols[name] = np.array(values, dtype=np.float64).reshape((len(values), *shapes[name]))
+        elif pa.types.is_floating(col.type):
             cols[name] = np.array(values, dtype=np.float64)
         elif pa.types.is_integer(col.type):
             cols[name] = np.array(values, dtype=np.int64)

@@ -19,24 +19,57 @@ from typing import Any
 from train.errors import InputError
 
 TASKS = ("classification", "regression")
-KINDS = ("numeric", "string", "integer")
+KINDS = ("numeric", "string", "integer", "text", "image")
+TEXT_OUTPUT_MODES = ("int", "multi_hot", "count", "tf_idf")
+TEXT_STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
+# The keys each kind takes besides name, kind and required.
+KIND_KEYS = {
+    "numeric": {"bucketize", "shape"},
+    "string": {"hash_bins"},
+    "integer": {"hash_bins"},
+    "text": {"max_tokens", "output_mode", "sequence_length", "ngrams", "standardize"},
+    "image": {"height", "width", "channels"},
+}
 
 
 @dataclass(frozen=True)
 class Feature:
     """One raw input of the model.
 
-    kind: "numeric" (float32; missing values imputed, with a missing indicator), "string"
-    (categorical, vocabulary learned on the training split with one out-of-vocabulary bucket) or
-    "integer" (categorical on int64 values, likewise). `bucketize` adds one-hot buckets of a
-    numeric feature at the given boundaries; `hash_bins` hashes a categorical feature into that
-    many bins instead of learning a vocabulary.
+    kind:
+    - "numeric": float32; missing values imputed, with a missing indicator. `shape = [8, 8]` makes it
+      a fixed-shape tensor per row (imputed element-wise, no indicator). `bucketize` adds one-hot
+      buckets of a scalar numeric feature at the given boundaries.
+    - "string" / "integer": categorical, vocabulary learned on the training split with one
+      out-of-vocabulary bucket; `hash_bins` hashes into that many bins instead.
+    - "text": free text, a TextVectorization layer inside the model (vocabulary adapted on the
+      training split): `max_tokens`, `output_mode` (int, multi_hot, count, tf_idf), `sequence_length`
+      (int mode), `ngrams`, `standardize`.
+    - "image": encoded PNG or JPEG bytes; decoded, resized to `height` x `width` x `channels` and
+      scaled to [0, 1] inside the model.
+    `required`: a missing value (NaN, "", empty bytes) is refused by the served model, and training
+    rows missing it are dropped and counted.
     """
 
     name: str
     kind: str
     bucketize: tuple[float, ...] | None = None
     hash_bins: int | None = None
+    shape: tuple[int, ...] | None = None
+    required: bool = False
+    max_tokens: int | None = None
+    output_mode: str | None = None
+    sequence_length: int | None = None
+    ngrams: int | None = None
+    standardize: str | None = None
+    height: int | None = None
+    width: int | None = None
+    channels: int | None = None
+
+    @property
+    def tensor_shape(self) -> tuple[int, ...]:
+        """The shape of one row as the served model takes it (() for a scalar)."""
+        return self.shape or ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +112,8 @@ class Spec:
     data: DataSettings
     gate: dict[str, float] = field(default_factory=dict)
     source_text: str = ""  # the TOML as read, kept so that a run can be repeated from its manifest
+    # "module:function" or "path/to/file.py:function" that builds the Keras model (None: the built-in one).
+    builder: str | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -90,6 +125,8 @@ class Spec:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("source_text")
+        # Options a feature's kind does not take stay out (they are None).
+        d["features"] = [{k: v for k, v in f.items() if v is not None} for f in d["features"]]
         return d
 
 
@@ -125,11 +162,25 @@ def _typed(where: str, value: Any, types: type | tuple[type, ...], what: str) ->
 FEATURE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-]*")
 
 
+def _positive_int(where: str, value: Any, minimum: int = 1) -> int:
+    _typed(where, value, int, "an integer")
+    if value < minimum:
+        raise InputError(f"spec: {where} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _choice(where: str, value: Any, choices: tuple[str, ...]) -> str:
+    _typed(where, value, str, "a string")
+    if value not in choices:
+        raise InputError(f"spec: {where} is {value!r}; expected one of {', '.join(choices)}")
+    return str(value)
+
+
 def _feature(i: int, raw: Any) -> Feature:
     where = f"[[features]] #{i + 1}"
     if not isinstance(raw, dict):
         raise InputError(f"spec: {where} must be a table")
-    _check_keys(where, raw, {"name", "kind", "bucketize", "hash_bins"}, {"name", "kind"})
+    _check_keys(where, raw, {"name", "kind", "required"} | set().union(*KIND_KEYS.values()), {"name", "kind"})
     name = _typed(f"{where}.name", raw["name"], str, "a string")
     if not FEATURE_NAME.fullmatch(name):
         raise InputError(
@@ -140,10 +191,16 @@ def _feature(i: int, raw: Any) -> Feature:
     kind = raw["kind"]
     if kind not in KINDS:
         raise InputError(f"spec: {where} has kind {kind!r}; expected one of {', '.join(KINDS)}")
+    foreign = sorted(set(raw) - {"name", "kind", "required"} - KIND_KEYS[kind])
+    if foreign:
+        raise InputError(
+            f"spec: {where}: {', '.join(map(repr, foreign))} do{'es' if len(foreign) == 1 else ''} not apply to "
+            f"{kind} features (they take: {', '.join(sorted(KIND_KEYS[kind])) or 'nothing more'})"
+        )
+    required = _typed(f"{where}.required", raw.get("required", False), bool, "true or false")
+    out: dict[str, Any] = {"name": name, "kind": kind, "required": required}
     bucketize = raw.get("bucketize")
     if bucketize is not None:
-        if kind != "numeric":
-            raise InputError(f"spec: {where}: bucketize applies to numeric features only, not {kind}")
         if (
             not isinstance(bucketize, list)
             or not bucketize
@@ -152,15 +209,42 @@ def _feature(i: int, raw: Any) -> Feature:
             raise InputError(f"spec: {where}: bucketize must be a non-empty list of numbers, got {bucketize!r}")
         if sorted(bucketize) != bucketize or len(set(bucketize)) != len(bucketize):
             raise InputError(f"spec: {where}: bucketize boundaries must be strictly increasing, got {bucketize!r}")
-        bucketize = tuple(float(b) for b in bucketize)
-    hash_bins = raw.get("hash_bins")
-    if hash_bins is not None:
-        if kind == "numeric":
-            raise InputError(f"spec: {where}: hash_bins applies to string and integer features, not numeric")
-        _typed(f"{where}.hash_bins", hash_bins, int, "an integer")
-        if hash_bins < 2:
-            raise InputError(f"spec: {where}: hash_bins must be at least 2, got {hash_bins}")
-    return Feature(name=name, kind=kind, bucketize=bucketize, hash_bins=hash_bins)
+        out["bucketize"] = tuple(float(b) for b in bucketize)
+    shape = raw.get("shape")
+    if shape is not None:
+        if (
+            not isinstance(shape, list)
+            or not 1 <= len(shape) <= 4
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
+            raise InputError(f"spec: {where}: shape must be a list of 1 to 4 positive integers, got {shape!r}")
+        if bucketize is not None:
+            raise InputError(f"spec: {where}: bucketize applies to scalar numeric features, not to a shape")
+        out["shape"] = tuple(shape)
+    if "hash_bins" in raw:
+        out["hash_bins"] = _positive_int(f"{where}.hash_bins", raw["hash_bins"], 2)
+    if kind == "text":
+        out["max_tokens"] = _positive_int(f"{where}.max_tokens", raw.get("max_tokens", 10000), 3)
+        out["output_mode"] = _choice(f"{where}.output_mode", raw.get("output_mode", "int"), TEXT_OUTPUT_MODES)
+        out["ngrams"] = _positive_int(f"{where}.ngrams", raw.get("ngrams", 1))
+        out["standardize"] = _choice(
+            f"{where}.standardize", raw.get("standardize", "lower_and_strip_punctuation"), TEXT_STANDARDIZE
+        )
+        if out["output_mode"] == "int":
+            out["sequence_length"] = _positive_int(f"{where}.sequence_length", raw.get("sequence_length", 64))
+        elif "sequence_length" in raw:
+            raise InputError(f'spec: {where}: sequence_length applies to output_mode = "int" only')
+    if kind == "image":
+        missing = [k for k in ("height", "width") if k not in raw]
+        if missing:
+            raise InputError(f"spec: {where}: an image feature needs {' and '.join(missing)}")
+        out["height"] = _positive_int(f"{where}.height", raw["height"])
+        out["width"] = _positive_int(f"{where}.width", raw["width"])
+        channels = _typed(f"{where}.channels", raw.get("channels", 3), int, "an integer")
+        if channels not in (1, 3):
+            raise InputError(f"spec: {where}.channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+        out["channels"] = channels
+    return Feature(**out)
 
 
 STRING_CHOICES = {"optimizer": ("adam", "adamw", "sgd", "rmsprop"), "class_weight": ("none", "balanced")}
@@ -220,7 +304,7 @@ def parse_spec(text: str, origin: str = "<spec>") -> Spec:
         raise InputError(f"spec: {origin} is not valid TOML: {e}") from None
     _check_keys("the spec", raw, {"model", "data", "features", "training", "gate"}, {"model", "features"})
     model = raw["model"]
-    _check_keys("[model]", model, {"name", "task", "label"}, {"name", "task", "label"})
+    _check_keys("[model]", model, {"name", "task", "label", "builder"}, {"name", "task", "label"})
     name = _typed("[model].name", model["name"], str, "a string")
     if not name or not all(c.isalnum() or c in "_-" for c in name):
         raise InputError(f"spec: [model].name must be letters, digits, '_' or '-', got {name!r}")
@@ -228,6 +312,14 @@ def parse_spec(text: str, origin: str = "<spec>") -> Spec:
     if task not in TASKS:
         raise InputError(f"spec: [model].task is {task!r}; expected one of {', '.join(TASKS)}")
     label = _typed("[model].label", model["label"], str, "a string")
+    builder = model.get("builder")
+    if builder is not None:
+        _typed("[model].builder", builder, str, "a string")
+        module, sep, function = builder.rpartition(":")
+        if not sep or not module or not function.isidentifier():
+            raise InputError(
+                f"spec: [model].builder must be 'module:function' or 'path/to/file.py:function', got {builder!r}"
+            )
 
     data_raw = raw.get("data", {})
     _check_keys("[data]", data_raw, set(DataSettings.__dataclass_fields__))
@@ -256,7 +348,7 @@ def parse_spec(text: str, origin: str = "<spec>") -> Spec:
     gate = {k: float(_typed(f"[gate].{k}", v, (int, float), "a number")) for k, v in gate_raw.items()}
     if training.class_weight != "none" and task != "classification":
         raise InputError(f"spec: [training].class_weight applies to classification, not {task}")
-    return Spec(name, task, label, features, training, data, gate, text)
+    return Spec(name, task, label, features, training, data, gate, text, builder)
 
 
 def load_spec(path: str | Path) -> Spec:
