@@ -1,7 +1,9 @@
-"""python -m export: publish a training run as a served-ready SavedModel version.
+"""python -m export: publish a training run, or a model trained elsewhere, as a served-ready SavedModel version.
 
     python -m export --run artifacts/runs/<run_id> --model-base-path models [--name NAME] [--version N]
                      [--keep N] [--allow-breaking] [--force]
+    python -m export --model MODEL.keras|SAVED_MODEL_DIR --spec SPEC.toml --data CSV|URL [--as-of TS]
+                     [--classes A,B,...] --model-base-path models [...]
 
 Exit codes: 0 published; 1 not published (validation or the differential gate failed); 2 bad input.
 """
@@ -21,7 +23,15 @@ from train.errors import InputError
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", required=True, help="a run directory written by python -m train")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--run", help="a run directory written by python -m train")
+    what.add_argument(
+        "--model", help="a .keras file or a SavedModel directory trained elsewhere (needs --spec, --data)"
+    )
+    p.add_argument("--spec", help="with --model: the spec declaring its inputs, task and label")
+    p.add_argument("--data", help="with --model: labelled rows to validate and gate on (a CSV path or a SQL URL)")
+    p.add_argument("--as-of", help="with --model and a SQL --data: read the rows as of this time")
+    p.add_argument("--classes", help="with --model: the class names in the order of its outputs (default: sorted)")
     p.add_argument("--model-base-path", required=True, help="where models/<name>/<version>/ go")
     p.add_argument("--name", help="the model name (default: the spec's [model].name)")
     p.add_argument("--version", type=int, help="the version number (default: one above the highest present)")
@@ -35,24 +45,43 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    from export.pipeline import Rejected, export_run
+    from export.pipeline import Rejected, export_outside, export_run
 
     try:
-        r = export_run(
-            Path(args.run),
-            Path(args.model_base_path),
-            args.name,
-            args.version,
-            args.keep,
-            args.allow_breaking,
-            args.force,
-        )
+        if args.run:
+            if args.spec or args.data or args.as_of or args.classes:
+                raise InputError("--spec, --data, --as-of and --classes go with --model; a run has its own")
+            r = export_run(
+                Path(args.run),
+                Path(args.model_base_path),
+                args.name,
+                args.version,
+                args.keep,
+                args.allow_breaking,
+                args.force,
+            )
+        else:
+            if not args.spec or not args.data:
+                raise InputError("--model needs --spec (its inputs, task and label) and --data (labelled rows)")
+            r = export_outside(
+                Path(args.model),
+                args.spec,
+                args.data,
+                args.as_of,
+                Path(args.model_base_path),
+                args.name,
+                args.version,
+                args.keep,
+                args.allow_breaking,
+                args.force,
+                [c.strip() for c in args.classes.split(",")] if args.classes else None,
+            )
     except InputError as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 2
     except Rejected as e:
         print(f"export: not published: {e}", file=sys.stderr)
-        if e.report and "production_version" in e.report:
+        if e.report and "production_version" in e.report and args.run:
             print(
                 f"export: the differential report is kept in {Path(args.run) / 'differential_report.json'}",
                 file=sys.stderr,

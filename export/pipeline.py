@@ -113,6 +113,37 @@ def run_gate(
     return report
 
 
+def _check_target(base: Path, name: str, version: int | None, keep: int | None) -> Path:
+    if not name or not all(c.isalnum() or c in "_-." for c in name) or name.startswith("."):
+        raise InputError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '-', '.')")
+    if version is not None and version < 0:
+        raise InputError(f"--version must be a non-negative integer, got {version}")
+    if keep is not None and keep < 1:
+        raise InputError(f"--keep must be at least 1, got {keep}")
+    model_dir = check_base_path(base, name)
+    if version is not None and modelbase.version_dir(model_dir, version) is not None:
+        raise InputError(f"--version: {model_dir / str(version)} already exists; versions are never overwritten")
+    for p in publish.remove_stale_staging(model_dir):
+        log.info("removed %s, left by an exporter that is gone", p)
+    return model_dir
+
+
+@dataclass
+class Candidate:
+    """What the export publishes: a model (raw-feature inputs, see train.model) and where it came from."""
+
+    spec: Any
+    model: Any  # callable(features, training=False) -> probabilities [n, k] or predictions
+    track: Any  # the Keras object whose variables the SavedModel holds
+    classes: list[str] | None
+    manifest: dict[str, Any]  # a run's manifest, or the record of a model trained elsewhere
+    stats_rows: dict[str, np.ndarray]  # the rows the card's training statistics describe
+    warmup_rows: dict[str, np.ndarray]
+    test_rows: dict[str, np.ndarray]  # validation in a fresh process and the gate run on these
+    expected: np.ndarray  # the model's own outputs on test_rows
+    report_dir: Path | None  # where the differential report is kept, published or not
+
+
 def export_run(
     run_dir: Path,
     base: Path,
@@ -129,17 +160,7 @@ def export_run(
         raise InputError(f"--run: {run_dir} is incomplete: it has no {MODEL_FILE}")
     manifest, spec, cols, key = load_run_inputs(run_dir)
     name = name or manifest["name"]
-    if not name or not all(c.isalnum() or c in "_-." for c in name) or name.startswith("."):
-        raise InputError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '-', '.')")
-    if version is not None and version < 0:
-        raise InputError(f"--version must be a non-negative integer, got {version}")
-    if keep is not None and keep < 1:
-        raise InputError(f"--keep must be at least 1, got {keep}")
-    model_dir = check_base_path(base, name)
-    if version is not None and modelbase.version_dir(model_dir, version) is not None:
-        raise InputError(f"--version: {model_dir / str(version)} already exists; versions are never overwritten")
-    for p in publish.remove_stale_staging(model_dir):
-        log.info("removed %s, left by an exporter that is gone", p)
+    model_dir = _check_target(base, name, version, keep)
 
     import keras
 
@@ -150,7 +171,6 @@ def export_run(
     recorded = recorded_builder(run_dir, manifest)
     if recorded is not None:  # its module may register custom layers the saved model needs
         builders.load_function(*recorded)
-    from train.metrics import encode_labels
     from train.model import model_inputs
 
     splits = split_rows(spec, cols, key)
@@ -164,24 +184,53 @@ def export_run(
             f"--run: {run_dir / MODEL_FILE} is not the model this run trained (weights_sha256 {got[:12]}..., "
             f"manifest {manifest['weights_sha256'][:12]}...)"
         )
-    classes = manifest.get("classes")
     expected = np.asarray(model.predict(model_inputs(spec, test), verbose=0))
-    y = encode_labels(spec, test[spec.label], classes)
-    feeds = warmup.predict_feeds(spec, test)
+    candidate = Candidate(
+        spec,
+        model,
+        model,
+        manifest.get("classes"),
+        manifest,
+        splits["train"],
+        {k: v[:WARMUP_ROWS] for k, v in splits["validation"].items()},
+        test,
+        expected,
+        run_dir,
+    )
+    return publish_candidate(candidate, base, model_dir, name, version, keep, allow_breaking, force, start)
 
+
+def publish_candidate(
+    c: Candidate,
+    base: Path,
+    model_dir: Path,
+    name: str,
+    version: int | None,
+    keep: int | None,
+    allow_breaking: bool,
+    force: bool,
+    start: float,
+) -> ExportResult:
+    """Staging SavedModel -> warmup -> validation in a fresh process -> gate -> card -> atomic publish."""
+    from train.metrics import encode_labels
+
+    spec = c.spec
+    test = c.test_rows
+    y = encode_labels(spec, test[spec.label], c.classes)
+    feeds = warmup.predict_feeds(spec, test)
+    manifest = c.manifest
     staging = publish.new_staging_dir(model_dir)
     try:
         log.info("writing the SavedModel to %s", staging)
-        signatures.write_saved_model(model, spec, classes, staging)
-        held_out = {k: v[:WARMUP_ROWS] for k, v in splits["validation"].items()}
-        logs = warmup.build_logs(spec, name, held_out)
+        signatures.write_saved_model(c.model, spec, c.classes, staging, track=c.track)
+        logs = warmup.build_logs(spec, name, c.warmup_rows)
         warmup.write_warmup(staging, logs)
         log.info("wrote %d warmup records", len(logs))
 
         cases = {f"predict__{k}": v for k, v in feeds.items()}
         cases |= {
             "examples": np.array(to_examples(spec.features, test), dtype=object),
-            "expected": expected,
+            "expected": c.expected,
             "task": np.array(spec.task),
         }
         with tempfile.TemporaryDirectory() as tmp:
@@ -192,10 +241,11 @@ def export_run(
             raise Rejected(f"validation failed: {report.get('error') or report.get('max_abs_diff')}", report)
         log.info("validation passed: max abs differences %s", report["max_abs_diff"])
 
-        gate_report = run_gate(spec, staging, base, name, y, feeds, classes, allow_breaking)
+        gate_report = run_gate(spec, staging, base, name, y, feeds, c.classes, allow_breaking)
         if gate_report is not None:
-            gate_report["candidate_run"] = manifest["run_id"]
-            gate.write_report(gate_report, run_dir)  # kept with the run, published or not
+            gate_report["candidate_run"] = manifest.get("run_id") or manifest.get("trained_elsewhere", {}).get("file")
+            if c.report_dir is not None:
+                gate.write_report(gate_report, c.report_dir)  # kept with the run, published or not
             if gate_report["verdict"] == "fail":
                 if not force:
                     raise Rejected("the differential gate failed: " + "; ".join(gate_report["failures"]), gate_report)
@@ -205,7 +255,7 @@ def export_run(
 
         final_version = version if version is not None else max(modelbase.versions(model_dir), default=0) + 1
         card = model_card.build_card(
-            name, final_version, spec, manifest, signatures.describe_signatures(staging), splits["train"]
+            name, final_version, spec, manifest, signatures.describe_signatures(staging), c.stats_rows
         )
         card["validation"] = report
         card["differential_gate"] = gate_report
@@ -223,3 +273,26 @@ def export_run(
     path = model_dir / str(published)
     pruned = publish.prune(base, name, keep) if keep else []
     return ExportResult(name, published, path, report, gate_report, pruned, time.perf_counter() - start)
+
+
+def export_outside(
+    model_path: Path,
+    spec_path: str,
+    source: str | None,
+    as_of: str | None,
+    base: Path,
+    name: str | None = None,
+    version: int | None = None,
+    keep: int | None = None,
+    allow_breaking: bool = False,
+    force: bool = False,
+    classes: list[str] | None = None,
+) -> ExportResult:
+    """Publish a model trained elsewhere (see export.outside) the same way as a run."""
+    from export import outside
+
+    start = time.perf_counter()
+    c = outside.candidate(model_path, spec_path, source, as_of, classes)
+    name = name or c.spec.name
+    model_dir = _check_target(base, name, version, keep)
+    return publish_candidate(c, base, model_dir, name, version, keep, allow_breaking, force, start)

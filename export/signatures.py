@@ -63,8 +63,9 @@ def method_names(task: str) -> dict[str, str]:
     return {PREDICT_SIGNATURE: PREDICT_METHOD, REGRESS_SIGNATURE: REGRESS_METHOD}
 
 
-def write_saved_model(model: Any, spec: Spec, classes: list[str] | None, path: Path) -> None:
-    """Write `model` (raw features in, see train.model) with the three signatures to `path`."""
+def write_saved_model(model: Any, spec: Spec, classes: list[str] | None, path: Path, track: Any = None) -> None:
+    """Write `model` (raw features in, see train.model) with the three signatures to `path`.
+    `track`: the Keras object holding the variables, when `model` is a plain callable around it."""
     import keras
     import tensorflow as tf
 
@@ -96,7 +97,7 @@ def write_saved_model(model: Any, spec: Spec, classes: list[str] | None, path: P
         return out
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    archive.track(model if track is None else track)
 
     if spec.task == "classification":
         assert classes

@@ -43,8 +43,8 @@ BASE = spec_text()
         (_with(BASE, "epochs = 40", "epochs = true"), "[training].epochs must be an integer"),
         (_with(BASE, "epochs = 40", "epochs = 0"), "[training].epochs must be at least 1"),
         (_with(BASE, "bucketize = [185.0, 195.0, 205.0, 215.0]", "bucketize = [3.0, 1.0]"), "strictly increasing"),
-        (_with(BASE, 'kind = "string"', 'kind = "string"\nbucketize = [1.0]'), "'bucketize' does not apply to string features"),
-        (_with(BASE, 'kind = "numeric"', 'kind = "numeric"\nhash_bins = 4'), "'hash_bins' does not apply to numeric features"),
+        (_with(BASE, 'kind = "string"', 'kind = "string"\nbucketize = [1.0]'), "'bucketize' does not apply to string"),
+        (_with(BASE, 'kind = "numeric"', 'kind = "numeric"\nhash_bins = 4'), "'hash_bins' does not apply to numeric"),
         (_with(BASE, 'name = "bill_depth_mm"', 'name = "bill_length_mm"'), "declared more than once"),
         (_with(BASE, 'name = "year"', 'name = "species"'), "label 'species' is also declared as a feature"),
         (_with(BASE, 'label = "species"', ""), "missing key 'label' in [model]"),
@@ -91,3 +91,50 @@ def test_class_weight_is_for_classification_only():
     text = spec_text("penguins_body_mass.toml").replace("[training]\n", '[training]\nclass_weight = "balanced"\n', 1)
     with pytest.raises(InputError, match="class_weight applies to classification, not regression"):
         parse_spec(text)
+
+
+KINDS_BASE = """
+[model]
+name = "m"
+task = "classification"
+label = "y"
+[[features]]
+name = "f"
+"""
+
+
+@pytest.mark.parametrize(
+    "feature, message",
+    [
+        ('kind = "image"\nheight = 8', "an image feature needs width"),
+        ('kind = "image"\nheight = 8\nwidth = 8\nchannels = 2', "must be 1 (grayscale) or 3 (RGB)"),
+        ('kind = "image"\nheight = 0\nwidth = 8', "height must be at least 1"),
+        ('kind = "text"\noutput_mode = "bag"', "output_mode is 'bag'"),
+        ('kind = "text"\noutput_mode = "tf_idf"\nsequence_length = 4', "sequence_length applies to output_mode"),
+        ('kind = "text"\nheight = 4', "'height' does not apply to text"),
+        ('kind = "numeric"\nshape = [8, 0]', "shape must be a list of 1 to 4 positive integers"),
+        ('kind = "numeric"\nshape = [2]\nbucketize = [1.0]', "bucketize applies to scalar numeric"),
+        ('kind = "string"\nrequired = "yes"', "required must be true or false"),
+    ],
+)
+def test_new_kinds_are_checked_key_by_key(feature, message):
+    with pytest.raises(InputError) as e:
+        parse_spec(KINDS_BASE + feature + "\n")
+    assert message in str(e.value)
+
+
+def test_new_kinds_parse_with_their_defaults():
+    spec = parse_spec(
+        KINDS_BASE
+        + 'kind = "text"\nrequired = true\n[[features]]\nname = "px"\nkind = "numeric"\nshape = [8, 8]\n'
+        + '[[features]]\nname = "img"\nkind = "image"\nheight = 28\nwidth = 28\n'
+    )
+    text, px, img = spec.features
+    assert (text.required, text.output_mode, text.sequence_length, text.max_tokens) == (True, "int", 64, 10000)
+    assert px.tensor_shape == (8, 8) and img.channels == 3 and img.tensor_shape == ()
+
+
+@pytest.mark.parametrize("builder", ["nocolon", "mod:", ":fn", "mod:not-an-identifier"])
+def test_a_malformed_builder_is_refused(builder):
+    with pytest.raises(InputError, match="must be 'module:function'"):
+        parse_spec(KINDS_BASE.replace('label = "y"', f'label = "y"\nbuilder = "{builder}"') + 'kind = "numeric"\n')
