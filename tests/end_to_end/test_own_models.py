@@ -128,7 +128,7 @@ def served(runs, outside, tmp_path_factory):
     modelbase.write_config(base, model_config.build(base, {}))
     s = start_local([f"--model_config_file={base / 'models.config'}"], tmp_path_factory.mktemp("logs"))
     names = ("digits", "docstrings", "docstrings_builtin", "digits_tensor", "outside")
-    s.wait_for(lambda: all(all(v[0] == "AVAILABLE" for v in s.status(n).values()) for n in names), "every model")
+    s.wait_for(lambda: all((st := s.status(n)) and all(v[0] == "AVAILABLE" for v in st.values()) for n in names), "all")
     yield {"server": s, "base": base, "outside": (first, second)}
     s.stop()
 
