@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 BENCHMARKS = [
     "bench.train_throughput",
     "bench.export_time_size",
+    "bench.digits_cnn",
     "bench.serving",
     "bench.serving_frontends",
     "bench.http_libraries",
