@@ -21,7 +21,8 @@ inside the distribution strategy's scope. `ctx` gives:
 
 The model's one output must be, for classification, [batch, n_classes] probabilities (softmax, not
 logits) in `ctx.classes` order; for regression, [batch] or [batch, 1] in the label's units. It may
-come back compiled (its optimizer and loss are then used) or not (it is compiled with the spec's
+come back compiled (its optimizer and loss are then used; the labels it is fitted on are class indices,
+int64, for classification and float32 values for regression) or not (it is compiled with the spec's
 optimizer and the task's loss). Custom layers must be registered with
 `keras.saving.register_keras_serializable` (no Lambda layers: a saved model with one does not load
 safely). The pipeline still owns seeding and op determinism, the data and its snapshot, the split,

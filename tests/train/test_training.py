@@ -170,3 +170,39 @@ def test_optimizer_and_class_weight_take_effect(tmp_path):
     c = train_run(tuned, None, None, tmp_path / "c")
     assert a.manifest["weights_sha256"] != b.manifest["weights_sha256"]  # the options change the training
     assert b.manifest["weights_sha256"] == c.manifest["weights_sha256"]  # and it stays deterministic
+
+
+def _as_format_1(run_dir: Path, dest: Path) -> Path:
+    """A copy of a run as written before format_version 2: no format_version, builder or required counts."""
+    import shutil
+
+    copy = Path(shutil.copytree(run_dir, dest))
+    m = json.loads((copy / "manifest.json").read_text())
+    for key in ("format_version", "builder", "rows_dropped_missing_required"):
+        m.pop(key, None)
+    (copy / "manifest.json").write_text(json.dumps(m))
+    return copy
+
+
+def test_a_run_written_before_format_version_2_still_reproduces_and_exports(first_run, tmp_path):
+    from export.pipeline import export_run
+    from train.run import reproduce
+
+    old = _as_format_1(first_run.path, tmp_path / "old")
+    assert reproduce(old).matches
+    r = export_run(old, tmp_path / "models")
+    card = json.loads((r.path / "assets.extra" / "model_card.json").read_text())
+    assert card["format_version"] == 2 and card["builder"] is None and card["run"]["run_id"]
+
+
+def test_a_manifest_of_a_later_format_is_refused_with_one_line(first_run, tmp_path):
+    import shutil
+
+    copy = Path(shutil.copytree(first_run.path, tmp_path / "copy"))
+    m = json.loads((copy / "manifest.json").read_text())
+    m["format_version"] = 3
+    (copy / "manifest.json").write_text(json.dumps(m))
+    r = run_cli("train", "--reproduce", str(copy))
+    assert r.returncode == 2
+    errors = [line for line in r.stderr.splitlines() if line.startswith("train:")]
+    assert len(errors) == 1 and "format_version 3; this Shipyard reads 1 to 2" in errors[0]
