@@ -16,7 +16,7 @@ REST_PORT ?= 8501
 SERVER ?= 127.0.0.1:$(GRPC_PORT)
 IMAGE  ?= shipyard-serving:2.21.0
 
-.PHONY: shadow-demo diff drift help setup protos demo train train-sql penguins-db reproduce export serve models-config promote canary rollback \
+.PHONY: example-digits example-text shadow-demo diff drift help setup protos demo train train-sql penguins-db reproduce export serve models-config promote canary rollback \
 	serve-docker test-docker test lint bench clean
 
 help:
@@ -27,6 +27,7 @@ help:
 	@echo "make train-sql  train from that table as of AS_OF (default $(AS_OF))"
 	@echo "make reproduce  retrain the newest run from its snapshot and check its weights hash"
 	@echo "make export     export the newest run in $(RUNS) to $(MODELS)/<name>/<version>/"
+	@echo "make example-digits / make example-text   write the example's data, train its builder, export to $(MODELS)"
 	@echo "make serve      serve $(MODELS) with the local server (gRPC $(GRPC_PORT), REST $(REST_PORT))"
 	@echo "make promote VERSION=N / make canary VERSION=N / make rollback   move the stable/canary labels"
 	@echo "make serve-docker  the same with the official TF Serving image (needs a Docker engine)"
@@ -72,6 +73,17 @@ export: setup
 	@latest=$$(ls -1d $(RUNS)/*/ 2>/dev/null | grep -v '/\.' | sort | tail -n 1); \
 	if [ -z "$$latest" ]; then echo "no run in $(RUNS): make train first" >&2; exit 2; fi; \
 	$(PY) -m export --run $$latest --model-base-path $(MODELS)
+
+# The examples of model code of one's own: data written from installed packages, trained, exported.
+example-digits: setup
+	$(PY) -m examples.digits_data --out data/digits
+	$(PY) -m train --spec specs/digits_cnn.toml --source data/digits/digits.csv --out $(RUNS)/digits
+	$(PY) -m export --run $$(ls -1d $(RUNS)/digits/*/ | grep -v '/\.' | sort | tail -n 1) --model-base-path $(MODELS)
+
+example-text: setup
+	$(PY) -m examples.text_data --out data/docstrings.csv
+	$(PY) -m train --spec specs/docstrings.toml --source data/docstrings.csv --out $(RUNS)/docstrings
+	$(PY) -m export --run $$(ls -1d $(RUNS)/docstrings/*/ | grep -v '/\.' | sort | tail -n 1) --model-base-path $(MODELS)
 
 models-config: setup
 	$(PY) -m serving.model_config write --model-base-path $(MODELS)
