@@ -23,6 +23,7 @@ BENCHMARKS = [
     "bench.serving_frontends",
     "bench.http_libraries",
     "bench.client_sdk",
+    "bench.shadow_overhead",
 ]
 
 

@@ -32,18 +32,27 @@ def _scores(outputs: dict[str, Any] | None) -> np.ndarray | None:
     return None
 
 
+STATS_KEYS = ("sampled", "dropped", "shadow_errors", "records_dropped", "records_failed", "records_unwritten")
+
+
 def _stats(source: Path) -> dict[str, int]:
+    """The counters the client and the sink wrote at close: shadow calls sampled and dropped, shadow
+    errors, and the records the sink dropped (queue full), failed to write, or had not written by its
+    close deadline (logs written before these last three existed count 0)."""
+    out = dict.fromkeys(STATS_KEYS, 0)
     if source.suffix in (".jsonl", ".json"):
-        out = {"sampled": 0, "dropped": 0, "shadow_errors": 0}
         for line in source.read_text(encoding="utf-8").splitlines():
             if line and '"stats"' in line:
                 s = json.loads(line)["stats"]
                 for k in out:
-                    out[k] += int(s[k])
+                    out[k] += int(s.get(k, 0))
         return out
     with sqlite3.connect(source) as db:
-        row = db.execute("SELECT SUM(sampled), SUM(dropped), SUM(shadow_errors) FROM shadow_stats").fetchone()
-    return {"sampled": int(row[0] or 0), "dropped": int(row[1] or 0), "shadow_errors": int(row[2] or 0)}
+        have = {row[1] for row in db.execute("PRAGMA table_info(shadow_stats)")}
+        keys = [k for k in STATS_KEYS if k in have]
+        row = db.execute(f"SELECT {', '.join(f'SUM({k})' for k in keys)} FROM shadow_stats").fetchone()
+    out |= {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
+    return out
 
 
 def _latency(values: list[float]) -> dict[str, float | None]:
@@ -79,6 +88,13 @@ def report(
         "shadow_versions": sorted(v for v in versions["shadow"] if v is not None),
         "latency": {"primary": _latency(primary_ms), "shadow": _latency(shadow_ms)},
         "client": stats or {},
+        # Requests sampled whose record is not in the log, and why (all counted by the client and the sink).
+        "not_recorded": {
+            "shadow_calls_dropped": (stats or {}).get("dropped", 0),
+            "records_dropped": (stats or {}).get("records_dropped", 0),
+            "records_failed": (stats or {}).get("records_failed", 0),
+            "records_unwritten_at_close": (stats or {}).get("records_unwritten", 0),
+        },
     }
     if not both:
         out["task"] = None
@@ -145,7 +161,8 @@ def plot(rep: dict[str, Any], path: Path) -> None:
         color=["C0", "C1", "C0", "C1"],
     )
     axes[0].set_ylabel("ms")
-    axes[0].set_title(f"latency ({rep['records']} requests, {rep['errors']} errors)")
+    lost = sum(rep.get("not_recorded", {}).values())
+    axes[0].set_title(f"latency ({rep['records']} records, {rep['errors']} errors, {lost} not recorded)")
     if rep.get("task") == "classification":
         from export.gate import flip_matrix
 

@@ -2,8 +2,12 @@
 the primary's answer, and record both for comparison (Scientist's "always return the control").
 
 The caller never waits for the shadow: the shadow call is handed to a bounded queue before the primary
-is called (so both run at the same time) and worker threads make it; when the queue is full the shadow
-call is dropped and counted. Shadow errors and timeouts are recorded, never raised. Each sampled
+is called and worker threads make it, by default once the primary has answered (`after_primary=True`:
+the shadow never competes with the primary call it copies; `False` runs both at once); when the queue is
+full the shadow call is dropped and counted. Any input the client takes (mappings, numpy, a pandas
+DataFrame, rows for classify/regress) is recorded; a record that cannot be built is counted
+(`stats()["record_errors"]`), never lost silently, and the sink counts its own losses (see sinks).
+Shadow errors and timeouts are recorded, never raised. Each sampled
 request is written to a sink (see shipyard_client.sinks) with its id, time, both models and versions,
 the inputs, both outputs, both latencies and the error, if any.
 
@@ -44,8 +48,17 @@ class Endpoint:
 
 
 def _jsonable(value: Any) -> Any:
+    """Any input the client takes (mappings, numpy, pandas, rows) as JSON data; what is not data is its str."""
     if isinstance(value, np.ndarray):
         return _jsonable(value.tolist())
+    if hasattr(value, "columns") and hasattr(value, "to_numpy"):  # a pandas DataFrame: its columns
+        return {str(c): _jsonable(value[c].to_numpy()) for c in value.columns}
+    if hasattr(value, "to_numpy") and hasattr(value, "dtype"):  # a pandas Series or Index
+        return _jsonable(value.to_numpy())
+    if hasattr(value, "SerializeToString") and hasattr(value, "ListFields"):  # a protobuf message (tf.Example)
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(value)
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, Mapping):
@@ -59,7 +72,9 @@ def _jsonable(value: Any) -> Any:
         return value.item()
     if isinstance(value, float) and value != value:  # NaN: JSON has none
         return None
-    return value
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def _outputs(method: str, result: Any) -> Any:
@@ -101,7 +116,7 @@ def _record(
         "primary_version": getattr(job.primary, "version", None),
         "shadow_model": shadow.model,
         "shadow_version": getattr(shadow_result, "version", None),
-        "inputs": _jsonable(job.inputs if job.method != "predict" else dict(job.inputs)),
+        "inputs": _jsonable(job.inputs),
         "primary_outputs": _outputs(job.method, job.primary) if job.primary is not None else None,
         "shadow_outputs": _outputs(job.method, shadow_result) if shadow_result is not None else None,
         "primary_ms": job.primary_ms,
@@ -126,16 +141,18 @@ class ShadowClient:
         workers: int = 2,
         shadow_timeout: float | None = 10.0,
         seed: int | None = None,
+        after_primary: bool = True,
     ) -> None:
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError(f"sample_rate must be in [0, 1], got {sample_rate}")
         self.primary, self.shadow, self.sink = primary, shadow, sink
         self.sample_rate = sample_rate
         self.shadow_timeout = shadow_timeout
+        self.after_primary = after_primary
         self._random = random.Random(seed)
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()
-        self.sampled = self.dropped = self.shadow_errors = self.recorded = 0
+        self.sampled = self.dropped = self.shadow_errors = self.recorded = self.record_errors = 0
         self._workers = [threading.Thread(target=self._work, name=f"shadow-{i}", daemon=True) for i in range(workers)]
         for w in self._workers:
             w.start()
@@ -195,6 +212,8 @@ class ShadowClient:
         s = self.shadow
         error = None
         shadow_result = None
+        if self.after_primary:
+            job.primary_done.wait()
         start = time.perf_counter()
         try:
             kwargs = _shadow_kwargs(job, self.shadow_timeout)
@@ -207,28 +226,51 @@ class ShadowClient:
                 self.shadow_errors += 1
         shadow_ms = (time.perf_counter() - start) * 1e3
         job.primary_done.wait()
-        record = _record(job, self.primary, s, shadow_result, shadow_ms, error)
         try:
-            self.sink.write(record)
+            self.sink.write(_record(job, self.primary, s, shadow_result, shadow_ms, error))
             with self._lock:
                 self.recorded += 1
-        except Exception:
-            log.exception("could not record a shadow call")
+        except Exception as e:  # noqa: BLE001 - counted in stats(), never raised into the worker
+            with self._lock:
+                self.record_errors += 1
+            log.warning("could not record a shadow call: %s: %s", type(e).__name__, e)
 
-    def close(self) -> None:
-        """Finish the queued shadow calls, record the counters, flush and close the sink."""
+    def stats(self) -> dict[str, Any]:
+        """Requests sampled, shadow calls dropped (queue full), shadow errors, records handed to the sink,
+        records that could not be built, and the sink's own counters (see Sink.stats)."""
+        with self._lock:
+            out: dict[str, Any] = {
+                "sampled": self.sampled,
+                "dropped": self.dropped,
+                "shadow_errors": self.shadow_errors,
+                "recorded": self.recorded,
+                "record_errors": self.record_errors,
+            }
+        sink_stats = getattr(self.sink, "stats", None)
+        out["sink"] = sink_stats() if sink_stats is not None else None
+        return out
+
+    def close(self, timeout: float | None = None) -> dict[str, Any]:
+        """Finish the queued shadow calls, hand the counters to the sink, flush and close it (waiting at
+        most the sink's close timeout); the sink is closed whatever happens. Returns `stats()`."""
         if self._closed:
-            return
+            return self.stats()
         self._closed = True
-        self._queue.join()
-        for _ in self._workers:
-            self._queue.put(None)
-        for w in self._workers:
-            w.join()
-        record_stats = getattr(self.sink, "record_stats", None)
-        if record_stats is not None:
-            record_stats(self.sampled, self.dropped, self.shadow_errors)
-        self.sink.close()
+        try:
+            self._queue.join()
+            for _ in self._workers:
+                self._queue.put(None)
+            for w in self._workers:
+                w.join()
+            record_stats = getattr(self.sink, "record_stats", None)
+            if record_stats is not None:
+                record_stats(self.sampled, self.dropped + self.record_errors, self.shadow_errors)
+        finally:
+            if timeout is None:
+                self.sink.close()
+            else:
+                self.sink.close(timeout)
+        return self.stats()
 
     def __enter__(self) -> ShadowClient:
         return self
@@ -263,7 +305,7 @@ class AsyncShadowClient:
         self.shadow_timeout = shadow_timeout
         self._random = random.Random(seed)
         self._pending: set[asyncio.Task[None]] = set()
-        self.sampled = self.dropped = self.shadow_errors = self.recorded = 0
+        self.sampled = self.dropped = self.shadow_errors = self.recorded = self.record_errors = 0
         self._closed = False
 
     async def _call(self, method: str, inputs: Any, kwargs: dict[str, Any]) -> Any:
@@ -315,8 +357,9 @@ class AsyncShadowClient:
         try:
             self.sink.write(_record(job, self.primary, s, shadow_result, shadow_ms, error))
             self.recorded += 1
-        except Exception:
-            log.exception("could not record a shadow call")
+        except Exception as e:  # noqa: BLE001 - counted, never raised
+            self.record_errors += 1
+            log.warning("could not record a shadow call: %s: %s", type(e).__name__, e)
 
     async def predict(self, inputs: Any, **kwargs: Any) -> Any:
         return await self._call("predict", inputs, kwargs)
@@ -333,12 +376,26 @@ class AsyncShadowClient:
         if self._closed:
             return
         self._closed = True
-        if self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
-        record_stats = getattr(self.sink, "record_stats", None)
-        if record_stats is not None:
-            await asyncio.to_thread(record_stats, self.sampled, self.dropped, self.shadow_errors)
-        await asyncio.to_thread(self.sink.close)
+        try:
+            if self._pending:
+                await asyncio.gather(*list(self._pending), return_exceptions=True)
+            record_stats = getattr(self.sink, "record_stats", None)
+            if record_stats is not None:
+                record_stats(self.sampled, self.dropped + self.record_errors, self.shadow_errors)
+        finally:
+            await asyncio.to_thread(self.sink.close)
+
+    def stats(self) -> dict[str, Any]:
+        """As ShadowClient.stats."""
+        sink_stats = getattr(self.sink, "stats", None)
+        return {
+            "sampled": self.sampled,
+            "dropped": self.dropped,
+            "shadow_errors": self.shadow_errors,
+            "recorded": self.recorded,
+            "record_errors": self.record_errors,
+            "sink": sink_stats() if sink_stats is not None else None,
+        }
 
     async def __aenter__(self) -> AsyncShadowClient:
         return self

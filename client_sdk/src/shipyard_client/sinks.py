@@ -4,14 +4,28 @@
 - JsonLinesSink(path): one JSON object per line.
 - SQLAlchemySink(url): any SQLAlchemy database (PostgreSQL, ...), with the `sqlalchemy` extra.
 
-Every sink writes from a thread of its own, in batches (`batch_size` records or every `flush_seconds`);
-`close()` flushes what is queued, so nothing is lost on a clean close. Shadow logs hold raw inputs, so
-a sink takes an `allowlist` of input fields to keep (others are dropped) and/or a `redact(record)`
-hook, and a `retention_days` after which old records are purged.
+Every sink writes from a thread of its own, in batches (`batch_size` records or every `flush_seconds`).
+What it promises:
+- `write()` never blocks and never raises for a full queue: the queue holds `queue_size` records
+  (default 10,000); beyond that a record is dropped and counted (`stats()["dropped"]`).
+- A write that fails because the database is busy or locked (or another transient error) is retried
+  with backoff (50 ms doubling to 2 s) for as long as it takes; other errors are retried 5 times, then
+  the batch is counted as `failed` and logged. Nothing is lost without being counted.
+- A failing retention purge is logged and tried again later; it never stops the writer.
+- `close(timeout)` always closes: it flushes what is queued, waiting up to `close_timeout` seconds
+  (default 30), then counts what it could not write (`unwritten_at_close`), logs it, and returns `stats()`.
+- At close, a sink that keeps statistics (SQLite, JSON Lines, SQLAlchemy) writes one row of counters:
+  the ShadowClient's (`record_stats`) and its own drops and failures, which the shadow report shows.
+
+Shadow logs hold raw inputs, so a sink takes an `allowlist` of input fields to keep (others are
+dropped; a record whose every field is dropped is still written, counted in `emptied_by_allowlist`
+and logged once) and/or a `redact(record)` hook, and a `retention_days` after which old records are
+purged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -41,10 +55,35 @@ COLUMNS = (
     "error",
 )
 _JSON_COLUMNS = ("inputs", "primary_outputs", "shadow_outputs")
+QUEUE_SIZE = 10_000
+CLOSE_TIMEOUT = 30.0
+FIRST_BACKOFF, MAX_BACKOFF = 0.05, 2.0
+PERMANENT_ATTEMPTS = 5
+PURGE_EVERY, PURGE_RETRY = 3600.0, 60.0
+STATS_KEYS = ("sampled", "dropped", "shadow_errors", "records_dropped", "records_failed", "records_unwritten")
+
+
+def _allow(inputs: Any, allowed: set[str]) -> Any:
+    """Keep the allowed fields of inputs: a mapping of columns, rows of mappings, or tf.Example-like dicts."""
+    if isinstance(inputs, list):
+        return [_allow(row, allowed) for row in inputs]
+    if isinstance(inputs, dict):
+        feature = inputs.get("features", {}).get("feature") if isinstance(inputs.get("features"), dict) else None
+        if isinstance(feature, dict):
+            return dict(inputs, features=dict(inputs["features"], feature=_allow(feature, allowed)))
+        return {k: v for k, v in inputs.items() if k in allowed}
+    return inputs
+
+
+def _empty(inputs: Any) -> bool:
+    if isinstance(inputs, list):
+        return all(_empty(r) for r in inputs)
+    return isinstance(inputs, dict) and not inputs
 
 
 class Sink:
-    """The batching writer thread; subclasses implement `_write(records)` and `_purge(before)`."""
+    """The batching writer thread; subclasses implement `_write(records)`, `_purge(before)` and, to keep
+    counters, `_write_stats(stats)`."""
 
     def __init__(
         self,
@@ -54,37 +93,138 @@ class Sink:
         allowlist: Sequence[str] | None = None,
         redact: Callable[[Record], Record] | None = None,
         retention_days: float | None = None,
+        queue_size: int = QUEUE_SIZE,
+        close_timeout: float = CLOSE_TIMEOUT,
     ) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, got {queue_size}")
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.allowlist = set(allowlist) if allowlist is not None else None
         self.redact = redact
         self.retention_days = retention_days
-        self._queue: queue.Queue[Record | None] = queue.Queue()
+        self.close_timeout = close_timeout
+        self._queue: queue.Queue[Record | None] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._run, name=f"{type(self).__name__}-writer", daemon=True)
+        self._lock = threading.Lock()
         self._started = False
         self._closed = False
-        self.written = 0
+        self._deadline: float | None = None
+        self._client_stats: dict[str, int] | None = None
+        self.written = self.dropped = self.failed = self.unwritten_at_close = self.emptied_by_allowlist = 0
+        self.stats_written = False
 
     def _start(self) -> None:
-        if self.retention_days is not None:
-            self._purge(time.time() - self.retention_days * 86400)
         self._thread.start()
         self._started = True
 
+    def stats(self) -> dict[str, int]:
+        """Records written, dropped (queue full), failed (a permanent error), not written by the close
+        deadline, emptied by the allowlist, and still queued."""
+        with self._lock:
+            return {
+                "written": self.written,
+                "dropped": self.dropped,
+                "failed": self.failed,
+                "unwritten_at_close": self.unwritten_at_close,
+                "emptied_by_allowlist": self.emptied_by_allowlist,
+                "queued": self._queue.qsize(),
+            }
+
+    def _count(self, what: str, n: int) -> None:
+        with self._lock:
+            setattr(self, what, getattr(self, what) + n)
+
     def write(self, record: Record) -> None:
+        """Queue a record for writing; never blocks. A full queue drops it (counted)."""
         if self._closed:
             raise RuntimeError("the sink is closed")
         if self.allowlist is not None:
-            record = dict(record, inputs={k: v for k, v in record["inputs"].items() if k in self.allowlist})
+            kept = _allow(record.get("inputs"), self.allowlist)
+            if _empty(kept) and not _empty(record.get("inputs")):
+                self._count("emptied_by_allowlist", 1)
+                if self.emptied_by_allowlist == 1:
+                    log.warning(
+                        "the shadow sink's allowlist %s keeps no input field of a record; records are written "
+                        "without inputs (counted in stats()['emptied_by_allowlist'])",
+                        sorted(self.allowlist),
+                    )
+            record = dict(record, inputs=kept)
         if self.redact is not None:
             record = self.redact(record)
-        self._queue.put(record)
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self._count("dropped", 1)
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning(
+                    "the shadow sink's queue is full (%d): %d records dropped so far", self._queue.maxsize, self.dropped
+                )
+
+    def record_stats(self, sampled: int, dropped: int, shadow_errors: int) -> None:
+        """The ShadowClient's counters, written with the sink's own as one row when the sink closes."""
+        self._client_stats = {"sampled": sampled, "dropped": dropped, "shadow_errors": shadow_errors}
+
+    def _transient(self, error: Exception) -> bool:
+        """A busy or locked database, or a connection problem: worth retrying for as long as it lasts."""
+        if isinstance(error, sqlite3.OperationalError):
+            text = str(error).lower()
+            return "locked" in text or "busy" in text or "unable to open" in text
+        return isinstance(error, OSError | TimeoutError)
+
+    def _retrying(self, what: str, n: int, call: Callable[[], None]) -> bool:
+        """Run `call` until it succeeds, with backoff; False once it is given up (counted by the caller)."""
+        delay, attempts, warned = FIRST_BACKOFF, 0, False
+        while True:
+            try:
+                call()
+                if warned:
+                    log.info("the shadow sink wrote %s after %d retries", what, attempts)
+                return True
+            except Exception as e:  # noqa: BLE001 - every failure is retried or counted, never raised
+                attempts += 1
+                past_deadline = self._deadline is not None and time.monotonic() >= self._deadline
+                if past_deadline or (not self._transient(e) and attempts >= PERMANENT_ATTEMPTS):
+                    log.error(
+                        "the shadow sink gave up writing %s after %d attempts: %s: %s",
+                        what,
+                        attempts,
+                        type(e).__name__,
+                        e,
+                    )
+                    return False
+                if not warned:
+                    log.warning("the shadow sink could not write %s (%s: %s); retrying", what, type(e).__name__, e)
+                    warned = True
+                wait = delay if self._deadline is None else min(delay, max(0.0, self._deadline - time.monotonic()))
+                time.sleep(wait)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    def _flush(self, records: list[Record]) -> None:
+        if self._retrying(f"{len(records)} records", len(records), lambda: self._write(records)):
+            self._count("written", len(records))
+        elif self._deadline is not None and time.monotonic() >= self._deadline:
+            self._count("unwritten_at_close", len(records))
+        else:
+            self._count("failed", len(records))
+
+    def _try_purge(self) -> bool:
+        if self.retention_days is None:
+            return True
+        try:
+            self._purge(time.time() - self.retention_days * 86400)
+            return True
+        except Exception as e:  # noqa: BLE001 - a failed purge is tried again later, the writer goes on
+            log.warning(
+                "the shadow sink's retention purge failed (%s: %s); it is tried again later", type(e).__name__, e
+            )
+            return False
 
     def _run(self) -> None:
         pending: list[Record] = []
+        self._retrying("the schema", 0, self._prepare)
         last_flush = time.monotonic()
-        last_purge = time.monotonic()
+        next_purge = time.monotonic() + (PURGE_EVERY if self._try_purge() else PURGE_RETRY)
         done = False
         while not done:
             try:
@@ -95,34 +235,70 @@ class Sink:
                     pending.append(item)
             except queue.Empty:
                 pass
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                drained = 0
+                while True:  # past the close deadline: count what is left, write nothing more
+                    try:
+                        drained += self._queue.get_nowait() is not None
+                    except queue.Empty:
+                        break
+                self._count("unwritten_at_close", len(pending) + drained)
+                pending = []
+                break
             due = time.monotonic() - last_flush >= self.flush_seconds
             if pending and (done or len(pending) >= self.batch_size or due):
                 self._flush(pending)
                 pending = []
                 last_flush = time.monotonic()
-            if self.retention_days is not None and time.monotonic() - last_purge > 3600:
-                self._purge(time.time() - self.retention_days * 86400)
-                last_purge = time.monotonic()
+            if self.retention_days is not None and time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + (PURGE_EVERY if self._try_purge() else PURGE_RETRY)
+        if self._client_stats is not None or self.dropped or self.failed or self.unwritten_at_close:
+            st = self.stats()
+            row = dict(self._client_stats or {"sampled": 0, "dropped": 0, "shadow_errors": 0})
+            row |= {
+                "records_dropped": st["dropped"],
+                "records_failed": st["failed"],
+                "records_unwritten": st["unwritten_at_close"],
+            }
+            if self._deadline is None or time.monotonic() < self._deadline:
+                self.stats_written = self._retrying("the statistics row", 1, lambda: self._write_stats(row))
 
-    def _flush(self, records: list[Record]) -> None:
-        try:
-            self._write(records)
-            self.written += len(records)
-        except Exception:
-            log.exception("the shadow sink could not write %d records", len(records))
-
-    def close(self) -> None:
-        """Flush everything queued, then stop the writer."""
+    def close(self, timeout: float | None = None) -> dict[str, int]:
+        """Flush everything queued and stop the writer, waiting at most `timeout` (default `close_timeout`)
+        seconds; whatever could not be written by then is counted and logged. Returns `stats()`."""
         if self._closed:
-            return
+            return self.stats()
         self._closed = True
-        self._queue.put(None)
+        limit = self.close_timeout if timeout is None else timeout
+        self._deadline = time.monotonic() + limit
         if self._started:
-            self._thread.join()
-        self._close()
+            with contextlib.suppress(queue.Full):  # when full, the writer sees the deadline and stops
+                self._queue.put(None, timeout=max(0.0, self._deadline - time.monotonic()))
+            self._thread.join(max(0.0, self._deadline - time.monotonic()) + 2 * MAX_BACKOFF + 1.0)
+        try:
+            self._close()
+        except Exception as e:  # noqa: BLE001 - closing goes on; the problem is reported
+            log.warning("the shadow sink's connection did not close cleanly: %s: %s", type(e).__name__, e)
+        st = self.stats()
+        lost = st["unwritten_at_close"] + st["queued"] + st["failed"] + st["dropped"]
+        if lost:
+            log.warning(
+                "the shadow sink closed with %d records not written (dropped %d, failed %d, unwritten at close %d)",
+                lost,
+                st["dropped"],
+                st["failed"],
+                st["unwritten_at_close"] + st["queued"],
+            )
+        return st
+
+    def _prepare(self) -> None:
+        """Create what the sink writes into (run by the writer, retried like a write)."""
 
     def _write(self, records: list[Record]) -> None:
         raise NotImplementedError
+
+    def _write_stats(self, stats: dict[str, int]) -> None:
+        pass
 
     def _purge(self, before: float) -> None:
         raise NotImplementedError
@@ -148,7 +324,10 @@ class SQLiteSink(Sink):
         super().__init__(**kwargs)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(self.path) as db:
+        self._start()
+
+    def _prepare(self) -> None:
+        with self._connect() as db:
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.TABLE} (request_id TEXT, time REAL, method TEXT, "
                 "primary_model TEXT, primary_version INTEGER, shadow_model TEXT, shadow_version INTEGER, "
@@ -160,10 +339,14 @@ class SQLiteSink(Sink):
                 "CREATE TABLE IF NOT EXISTS shadow_stats (time REAL, sampled INTEGER, dropped INTEGER, "
                 "shadow_errors INTEGER)"
             )
-        self._start()
+            have = {row[1] for row in db.execute("PRAGMA table_info(shadow_stats)")}
+            for column in STATS_KEYS[3:]:  # logs written before these counters existed get them
+                if column not in have:
+                    db.execute(f"ALTER TABLE shadow_stats ADD COLUMN {column} INTEGER DEFAULT 0")
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        # A short busy timeout: the writer retries a locked database itself, with backoff, for as long as it takes.
+        return sqlite3.connect(self.path, timeout=1.0)
 
     def _write(self, records: list[Record]) -> None:
         with self._connect() as db:
@@ -177,9 +360,12 @@ class SQLiteSink(Sink):
         if n:
             log.info("purged %d shadow records older than the retention period", n)
 
-    def record_stats(self, sampled: int, dropped: int, shadow_errors: int) -> None:
+    def _write_stats(self, stats: dict[str, int]) -> None:
         with self._connect() as db:
-            db.execute("INSERT INTO shadow_stats VALUES (?, ?, ?, ?)", (time.time(), sampled, dropped, shadow_errors))
+            db.execute(
+                f"INSERT INTO shadow_stats (time, {', '.join(STATS_KEYS)}) VALUES (?{', ?' * len(STATS_KEYS)})",
+                (time.time(), *(stats.get(k, 0) for k in STATS_KEYS)),
+            )
 
 
 class JsonLinesSink(Sink):
@@ -207,21 +393,9 @@ class JsonLinesSink(Sink):
         tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
         tmp.replace(self.path)
 
-    def record_stats(self, sampled: int, dropped: int, shadow_errors: int) -> None:
+    def _write_stats(self, stats: dict[str, int]) -> None:
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(
-                json.dumps(
-                    {
-                        "stats": {
-                            "time": time.time(),
-                            "sampled": sampled,
-                            "dropped": dropped,
-                            "shadow_errors": shadow_errors,
-                        }
-                    }
-                )
-                + "\n"
-            )
+            fh.write(json.dumps({"stats": {"time": time.time(), **stats}}) + "\n")
 
 
 class SQLAlchemySink(Sink):
@@ -251,8 +425,25 @@ class SQLAlchemySink(Sink):
             sa.Column("shadow_ms", sa.Float),
             sa.Column("error", sa.Text),
         )
-        md.create_all(self._engine)
+        self._stats_table = sa.Table(
+            "shadow_stats", md, sa.Column("time", sa.Float), *(sa.Column(k, sa.BigInteger) for k in STATS_KEYS)
+        )
+        self._md = md
         self._start()
+
+    def _prepare(self) -> None:
+        self._md.create_all(self._engine)
+
+    def _transient(self, error: Exception) -> bool:
+        return isinstance(error, self._sa.exc.OperationalError | self._sa.exc.InterfaceError) or super()._transient(
+            error
+        )
+
+    def _write_stats(self, stats: dict[str, int]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                self._stats_table.insert(), [{"time": time.time(), **{k: stats.get(k, 0) for k in STATS_KEYS}}]
+            )
 
     def _write(self, records: list[Record]) -> None:
         rows = [dict(zip(COLUMNS, _row(r), strict=True)) for r in records]
