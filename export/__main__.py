@@ -39,12 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-breaking", action="store_true", help="publish even if the interface changed")
     p.add_argument("--force", action="store_true", help="publish even if the differential gate fails")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="also TensorFlow's C++ start-up lines")
     args = p.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    from train import quiet
+
+    quiet.import_tensorflow(not args.verbose)
     from export.pipeline import Rejected, export_outside, export_run
 
     try:

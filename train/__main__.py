@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         help="turn TF op determinism off (for GPU ops without a deterministic kernel); recorded",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress")
+    p.add_argument("-v", "--verbose", action="store_true", help="also TensorFlow's C++ start-up lines")
     return p
 
 
@@ -72,11 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     try:
-        from train import run
+        from train import quiet, run
 
         if args.reproduce:
             if args.spec or args.seed is not None or args.source or args.as_of:
                 raise InputError("--reproduce takes everything from the run; no --seed, --source or --as-of")
+            quiet.import_tensorflow(not args.verbose)
             r = run.reproduce(Path(args.reproduce), use_current_builder=args.use_current_builder)
             if r.builder_ran:
                 print(f"ran {r.builder_ran}")
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             if not 0 <= args.seed < 2**32:
                 raise InputError(f"--seed must be in [0, 2**32), got {args.seed}")
             spec = spec.with_seed(args.seed)
+        quiet.import_tensorflow(not args.verbose)
         result = run.train_run(
             spec,
             args.source,

@@ -97,6 +97,8 @@ def test_cli_trains_the_regression_spec(tmp_path):
     r = run_cli("train", "--spec", str(spec), "--out", str(tmp_path / "runs"), "--seed", "5")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "epoch 3/3" in r.stderr  # progress per epoch
+    # TensorFlow's C++ start-up lines stay off the terminal (they are shown with -v)
+    assert "absl::InitializeLog" not in r.stderr and "oneDNN" not in r.stderr and "cuInit" not in r.stderr
     (run,) = (tmp_path / "runs").iterdir()
     m = json.loads((run / "manifest.json").read_text())
     assert m["seed"] == 5 and m["task"] == "regression" and m["rows"] == 342

@@ -1,4 +1,4 @@
-"""Shadow calls: send each request to the primary and, concurrently, to a shadow (a candidate), return
+"""Shadow calls: send each request to the primary and to a shadow (a candidate), return
 the primary's answer, and record both for comparison (Scientist's "always return the control").
 
 The caller never waits for the shadow: the shadow call is handed to a bounded queue before the primary
