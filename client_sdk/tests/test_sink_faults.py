@@ -6,7 +6,6 @@ import threading
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from shipyard_client import Endpoint, PredictResult, ShadowClient, SQLiteSink
@@ -54,6 +53,7 @@ def _rec(i):
 
 
 def test_a_dataframe_is_recorded_for_every_request(tmp_path):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed (an optional extra of the SDK)")
     df = pd.DataFrame({"x": np.arange(3, dtype=np.float64), "n": np.arange(3), "s": ["a", "b", "c"]})
     sc = ShadowClient(Endpoint(Echo(1), "m"), Endpoint(Echo(2), "m"), SQLiteSink(tmp_path / "s.db"))
     for _ in range(100):
@@ -82,6 +82,8 @@ def test_an_allowlist_that_keeps_nothing_still_writes_and_counts(tmp_path):
 
 @pytest.mark.parametrize("kind", ["sqlite", "sqlalchemy"])
 def test_a_database_locked_longer_than_the_busy_timeout_loses_nothing(tmp_path, kind):
+    if kind == "sqlalchemy":
+        pytest.importorskip("sqlalchemy", reason="SQLAlchemy is not installed (the SDK's sqlalchemy extra)")
     path = tmp_path / "s.db"
     sink = (
         SQLiteSink(path, flush_seconds=0.1)

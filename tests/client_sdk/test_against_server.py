@@ -80,6 +80,29 @@ def test_predict_with_a_dataframe_in_chunks(client):
     assert chunked.versions == (2,)
 
 
+def test_a_dataframe_of_pandas_defaults_goes_in_without_casts(client):
+    df = pd.DataFrame([ROW, dict(ROW, bill_length_mm=50.5, year=2009)])  # float64, int64 and object columns
+    assert df["bill_length_mm"].dtype == np.float64 and df["year"].dtype == np.int64
+    r = client.predict("penguins", df)
+    assert r["probabilities"].shape == (2, 3)
+    exact = client.predict("penguins", inputs([ROW, dict(ROW, bill_length_mm=50.5, year=2009)]))
+    np.testing.assert_allclose(r["probabilities"], exact["probabilities"], rtol=1e-6)
+
+
+def test_a_lossy_cast_is_refused_naming_the_column(client):
+    df = pd.DataFrame([dict(ROW, year=2007.5)])
+    with pytest.raises(InvalidInputError, match=r"input 'year': 2007\.5 cannot become int64"):
+        client.predict("penguins", df)
+
+
+def test_string_outputs_are_the_same_type_from_predict_and_classify(server):
+    for decode, kind in ((False, bytes), (True, str)):
+        with Client(server.target, timeout=30, decode_strings=decode) as c:
+            p = c.predict("penguins", inputs([ROW]))
+            k = c.classify("penguins", [ROW])
+        assert type(p["classes"][0]) is kind and type(k.labels[0][0]) is kind
+
+
 def test_versions_labels_and_output_filter(client):
     assert client.predict("penguins", inputs([ROW]), version=1).version == 1
     assert client.predict("penguins", inputs([ROW]), label="stable").version == 1
@@ -88,7 +111,7 @@ def test_versions_labels_and_output_filter(client):
 
 def test_classify_and_regress(client):
     c = client.classify("penguins", [ROW, dict(ROW, island="Biscoe", flipper_length_mm=230.0, bill_depth_mm=14.0)])
-    assert c.labels.shape == (2, 3) and c.labels[0].tolist() == ["Adelie", "Chinstrap", "Gentoo"]
+    assert c.labels.shape == (2, 3) and c.labels[0].tolist() == [b"Adelie", b"Chinstrap", b"Gentoo"]
     assert np.allclose(c.scores.sum(axis=1), 1.0, atol=1e-5) and c.version == 2
     df = pd.DataFrame(
         [
@@ -127,8 +150,9 @@ def test_typed_errors(client):
         client.predict("penguins", inputs([ROW]), signature="nope")
     bad = inputs([ROW])
     bad["year"] = bad["year"].astype(np.float32)
-    with pytest.raises(InvalidInputError) as e:
-        client.predict("penguins", bad)
+    raw = Client(client.target, timeout=30, cast=False)  # sent as it is: the server refuses it
+    with raw, pytest.raises(InvalidInputError) as e:
+        raw.predict("penguins", bad)
     assert "year" in e.value.message
 
 
@@ -245,5 +269,11 @@ def test_interceptors_see_every_call(server):
 
     with Client(server.target, interceptors=[Tracing()]) as c:
         c.predict("penguins", inputs([ROW]))
+        c.predict("penguins", inputs([ROW]))
         c.status("penguins")
-    assert seen == ["/tensorflow.serving.PredictionService/Predict", "/tensorflow.serving.ModelService/GetModelStatus"]
+    assert seen == [
+        "/tensorflow.serving.PredictionService/GetModelMetadata",  # once: the signature to cast numbers by
+        "/tensorflow.serving.PredictionService/Predict",
+        "/tensorflow.serving.PredictionService/Predict",
+        "/tensorflow.serving.ModelService/GetModelStatus",
+    ]

@@ -7,6 +7,8 @@ import venv
 
 import pytest
 
+import modelbase
+from serving import model_config
 from tests.conftest import ROOT, copy_base
 from tests.fixtures.servers import start_local
 
@@ -63,9 +65,10 @@ def test_sdk_unit_tests_pass_without_tensorflow(clean_venv, tmp_path):
 def test_the_readme_example_runs_without_tensorflow(clean_venv, exported, tmp_path):
     readme = (ROOT / "README.md").read_text()
     (snippet,) = re.findall(r"<!-- sdk-example -->\n```python\n(.*?)```", readme, re.S)
-    assert len(snippet.strip().splitlines()) <= 5 + 1  # five lines of code, and the blank line after the import
+    assert len(snippet.strip().splitlines()) <= 6 + 1  # six lines of code, and the blank line after the imports
     base = copy_base(exported, tmp_path / "models", {"penguins": [1]})
-    server = start_local([f"--model_base_path={base / 'penguins'}", "--model_name=penguins"], tmp_path)
+    modelbase.write_config(base, model_config.build(base, {"penguins": {"stable": 1}}))
+    server = start_local([f"--model_config_file={base / 'models.config'}"], tmp_path)
     try:
         code = snippet.replace("127.0.0.1:8500", server.target)
         r = subprocess.run(

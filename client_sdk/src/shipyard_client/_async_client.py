@@ -11,7 +11,7 @@ import grpc
 import grpc.aio
 
 from shipyard_client import _base as b
-from shipyard_client._errors import ModelNotFoundError, UnavailableError
+from shipyard_client._errors import ModelNotFoundError, ShipyardError, UnavailableError
 from shipyard_client._proto import serving_apis_pb2 as sp
 from shipyard_client._retry import RetryPolicy
 from shipyard_client._types import ClassifyResult, ModelMetadata, PredictResult, RegressResult, VersionStatus
@@ -32,6 +32,7 @@ class AsyncClient:
         options: Sequence[tuple[str, Any]] = (),
         interceptors: Sequence[Any] = (),
         validate: bool = False,
+        cast: bool = True,
         decode_strings: bool = False,
         load_balancing: str = "round_robin",
     ) -> None:
@@ -40,6 +41,7 @@ class AsyncClient:
         self.retry = retry or RetryPolicy()
         self.metadata = tuple(metadata)
         self.validate = validate
+        self.cast = cast
         self.decode_strings = decode_strings
         opts = b.channel_options(self.retry, options, load_balancing)
         if credentials is not None:
@@ -52,6 +54,7 @@ class AsyncClient:
             )
         self._stubs = b.stubs(self._channel)
         self._signatures: dict[tuple[str, int | None, str | None, str], Any] = {}
+        self._signature_versions: dict[tuple[str, int | None, str | None, str], int] = {}
 
     async def _call(self, path: str, request: Any, target: b.Target, timeout: b.Timeout) -> Any:
         t = self.timeout if isinstance(timeout, b._Default) else timeout
@@ -75,7 +78,15 @@ class AsyncClient:
         if key not in self._signatures:
             meta = await self.metadata_of(target.model, version=target.version, label=target.label)
             self._signatures[key] = b.pick_signature(meta, target)
+            self._signature_versions[key] = meta.version
         return self._signatures[key]
+
+    def _forget_if_other_version(self, target: b.Target, version: int) -> None:
+        """A label or "latest" that moved to another version: its signature is fetched again next time."""
+        key = b.signature_key(target)
+        if key in self._signature_versions and self._signature_versions[key] != version:
+            self._signatures.pop(key, None)
+            self._signature_versions.pop(key, None)
 
     async def predict(
         self,
@@ -93,10 +104,18 @@ class AsyncClient:
         arrays = b.normalize_inputs(inputs)
         if self.validate:
             arrays = b.validate(arrays, await self._signature(target), target)
+        elif self.cast and b.has_numbers(arrays):
+            try:
+                sig = await self._signature(target)
+            except ShipyardError:
+                sig = None  # no metadata to cast by: the inputs go as they are, the server decides
+            if sig is not None:
+                arrays = b.cast_inputs(arrays, sig, target)
         parts = []
         for part in b.chunks(arrays, batch_size):
             resp = await self._call(b.PREDICT, b.predict_request(target, part, output_filter), target, timeout)
             parts.append(b.predict_result(resp, self.decode_strings))
+            self._forget_if_other_version(target, parts[-1].version)
         return b.merge_results(parts)
 
     async def classify(
@@ -112,7 +131,7 @@ class AsyncClient:
     ) -> ClassifyResult:
         target = b.Target(model, version, label, signature)
         req = b.example_request(sp.ClassificationRequest, target, examples, context)
-        return b.classify_result(await self._call(b.CLASSIFY, req, target, timeout))
+        return b.classify_result(await self._call(b.CLASSIFY, req, target, timeout), self.decode_strings)
 
     async def regress(
         self,

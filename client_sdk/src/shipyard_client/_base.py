@@ -206,6 +206,53 @@ def validate(inputs: Mapping[str, np.ndarray], signature: Signature, target: Tar
     return out
 
 
+def has_numbers(inputs: Mapping[str, np.ndarray]) -> bool:
+    return any(getattr(v, "dtype", None) is not None and v.dtype.kind in "biuf" for v in inputs.values())
+
+
+def cast_inputs(inputs: Mapping[str, np.ndarray], signature: Signature, target: Target) -> dict[str, np.ndarray]:
+    """Numbers cast to the signature's dtypes (pandas' float64 and int64 columns to a float32 input, ...);
+    a cast that would change a value (2.5 or NaN to an integer, a number beyond the integer type, a
+    value other than 0 and 1 to bool) is refused naming the input. Inputs the signature does not name,
+    and strings, are left as they are (the server answers for them)."""
+    from shipyard_client._errors import InvalidInputError
+
+    out = dict(inputs)
+    for name, value in inputs.items():
+        spec = signature.inputs.get(name)
+        if spec is None or getattr(value, "dtype", None) is None or value.dtype.kind not in "biuf":
+            continue
+        want = _NP_NAMES.get(spec.dtype, spec.dtype)
+        try:
+            target_dtype = np.dtype(want)
+        except TypeError:
+            continue
+        if value.dtype == target_dtype or target_dtype.kind not in "biuf":
+            continue
+        bad = None
+        if target_dtype.kind in "iu":
+            as_float = value.astype(np.float64)
+            info = np.iinfo(target_dtype)
+            wrong = ~np.isfinite(as_float) | (as_float != np.round(as_float))
+            wrong |= (as_float < info.min) | (as_float > info.max)
+            if wrong.any():
+                bad = value.reshape(-1)[int(np.argmax(wrong.reshape(-1)))].item()
+        elif target_dtype.kind == "b":
+            wrong = (value != 0) & (value != 1)
+            if wrong.any():
+                bad = value.reshape(-1)[int(np.argmax(wrong.reshape(-1)))].item()
+        if bad is not None:
+            raise InvalidInputError(
+                f"input {name!r}: {bad!r} cannot become {want} without changing it (the signature "
+                f"{signature.name!r} takes {want}); round or convert the column first",
+                model=target.model,
+                version=target.version,
+                label=target.label,
+            )
+        out[name] = value.astype(target_dtype)
+    return out
+
+
 # -- requests and responses -----------------------------------------------------------------------
 class EncodedPredictRequest:
     """A PredictRequest already in its wire form: the tensors are encoded straight to bytes
@@ -276,10 +323,13 @@ def example_request(request_type: Any, target: Target, examples: Any, context: M
     return req
 
 
-def classify_result(resp: sp.ClassificationResponse) -> ClassifyResult:
+def classify_result(resp: sp.ClassificationResponse, decode_strings: bool = False) -> ClassifyResult:
+    """Labels are bytes, as string outputs of predict are (str for both with decode_strings)."""
     rows = resp.result.classifications
     k = max((len(r.classes) for r in rows), default=0)
-    labels = np.array([[c.label for c in r.classes] for r in rows], dtype=object).reshape(len(rows), k)
+    labels = np.array(
+        [[c.label if decode_strings else c.label.encode() for c in r.classes] for r in rows], dtype=object
+    ).reshape(len(rows), k)
     scores = np.array([[c.score for c in r.classes] for r in rows], dtype=np.float32).reshape(len(rows), k)
     return ClassifyResult(labels, scores, resp.model_spec.name, resp.model_spec.version.value)
 

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from shipyard_client import _base as b
-from shipyard_client._errors import UnavailableError
+from shipyard_client._errors import ShipyardError, UnavailableError
 from shipyard_client._proto import serving_apis_pb2 as sp
 from shipyard_client._retry import RetryPolicy
 from shipyard_client._types import ClassifyResult, ModelMetadata, PredictResult, RegressResult, VersionStatus
@@ -32,6 +32,12 @@ class Client:
     metadata: headers sent with every call (e.g. auth). compression: grpc.Compression.
     options: extra gRPC channel options. interceptors: grpc client interceptors (tracing, metrics, auth).
     validate: check inputs against the model's signature (fetched once and cached) before each call.
+    cast: (default on) cast numeric inputs to the signature's dtypes, so pandas' float64 and int64
+        columns go to float32 or int64 inputs as they are; the signature is fetched once per model
+        version and cached; a cast that would change a value (2.5 to int64) raises InvalidInputError
+        naming the input. False sends the arrays as they are.
+    decode_strings: string outputs (predict's string tensors, classify's labels) come back as bytes by
+        default, as TF Serving sends them; True gives str for both.
     """
 
     def __init__(
@@ -49,6 +55,7 @@ class Client:
         options: Sequence[tuple[str, Any]] = (),
         interceptors: Sequence[Any] = (),
         validate: bool = False,
+        cast: bool = True,
         decode_strings: bool = False,
         load_balancing: str = "round_robin",
     ) -> None:
@@ -57,6 +64,7 @@ class Client:
         self.retry = retry or RetryPolicy()
         self.metadata = tuple(metadata)
         self.validate = validate
+        self.cast = cast
         self.decode_strings = decode_strings
         opts = b.channel_options(self.retry, options, load_balancing)
         if credentials is None and (root_certificates or private_key or certificate_chain):
@@ -69,6 +77,7 @@ class Client:
         self._channel = grpc.intercept_channel(channel, *interceptors) if interceptors else channel
         self._stubs = b.stubs(self._channel)
         self._signatures: dict[tuple[str, int | None, str | None, str], Any] = {}
+        self._signature_versions: dict[tuple[str, int | None, str | None, str], int] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, path: str, request: Any, target: b.Target, timeout: b.Timeout) -> Any:
@@ -93,7 +102,15 @@ class Client:
         if key not in self._signatures:
             meta = self.metadata_of(target.model, version=target.version, label=target.label)
             self._signatures[key] = b.pick_signature(meta, target)
+            self._signature_versions[key] = meta.version
         return self._signatures[key]
+
+    def _forget_if_other_version(self, target: b.Target, version: int) -> None:
+        """A label or "latest" that moved to another version: its signature is fetched again next time."""
+        key = b.signature_key(target)
+        if key in self._signature_versions and self._signature_versions[key] != version:
+            self._signatures.pop(key, None)
+            self._signature_versions.pop(key, None)
 
     # -- the API ---------------------------------------------------------------------------------
     def predict(
@@ -114,10 +131,18 @@ class Client:
         arrays = b.normalize_inputs(inputs)
         if self.validate:
             arrays = b.validate(arrays, self._signature(target), target)
+        elif self.cast and b.has_numbers(arrays):
+            try:
+                sig = self._signature(target)
+            except ShipyardError:
+                sig = None  # no metadata to cast by: the inputs go as they are, the server decides
+            if sig is not None:
+                arrays = b.cast_inputs(arrays, sig, target)
         parts = []
         for part in b.chunks(arrays, batch_size):
             resp = self._call(b.PREDICT, b.predict_request(target, part, output_filter), target, timeout)
             parts.append(b.predict_result(resp, self.decode_strings))
+            self._forget_if_other_version(target, parts[-1].version)
         return b.merge_results(parts)
 
     def classify(
@@ -135,7 +160,7 @@ class Client:
         `python -m export` writes ("classification")."""
         target = b.Target(model, version, label, signature)
         req = b.example_request(sp.ClassificationRequest, target, examples, context)
-        return b.classify_result(self._call(b.CLASSIFY, req, target, timeout))
+        return b.classify_result(self._call(b.CLASSIFY, req, target, timeout), self.decode_strings)
 
     def regress(
         self,
