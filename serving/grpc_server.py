@@ -23,6 +23,7 @@ from serving.handlers.predict import predict_wire
 from serving.handlers.regress import regress
 from serving.handlers.reload import reload_config
 from serving.handlers.status import status
+from serving.metrics import serving_request
 
 log = logging.getLogger("serving")
 INT32_MAX = 2**31 - 1
@@ -37,13 +38,14 @@ def _call(
         if hasattr(request, "model_spec")
         else (request.tasks[0].model_spec.name if getattr(request, "tasks", None) else "")
     )
-    try:
-        with deadline.until(deadline.after(context.time_remaining())):
-            response = handler(core, request)
-    except ServingError as e:
-        core.metrics.request(model, api, "GRPC", e.code.name, time.perf_counter() - start)
-        context.abort(e.code, e.message)
-    core.metrics.request(model, api, "GRPC", "OK", time.perf_counter() - start)
+    with serving_request() as served:
+        try:
+            with deadline.until(deadline.after(context.time_remaining())):
+                response = handler(core, request)
+        except ServingError as e:
+            core.metrics.request(model, api, "GRPC", e.code.name, time.perf_counter() - start, served.get("version"))
+            context.abort(e.code, e.message)
+    core.metrics.request(model, api, "GRPC", "OK", time.perf_counter() - start, served.get("version"))
     return response
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.errors import failed_precondition, not_found
+from serving.metrics import note_version
 
 log = logging.getLogger("serving")
 
@@ -237,6 +238,7 @@ class AspiredVersionsManager:
             v = self.resolve(model, version, label)
             with v.idle:
                 v.in_flight += 1
+        note_version(v.number)
         try:
             yield v
         finally:

@@ -7,13 +7,47 @@ REST port at the path of --monitoring_config_file's prometheus_config.
     :tensorflow:cc:saved_model:load_latency{model_path}               counter (microseconds)
     :tensorflow:serving:model_warmup_latency{model_path}              histogram (microseconds)
     :tensorflow:serving:batching_session:processed_batch_size         histogram
+
+TF Serving's names and labels stay as they are, for its dashboards. Two metrics of our own add the
+version that answered, so a canary's errors and latency can be told from stable's:
+
+    :shipyard:serving:request_count{model_name, version, status}             counter
+    :shipyard:serving:request_latency{model_name, version, API, entrypoint}  histogram (microseconds)
+
+`version` is the version the request ran on, or "none" when it failed before one was chosen (an
+unknown model or label, a malformed request).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import contextvars
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
+
+# The version a request ran on, noted by the manager when it hands out a servable (see `serving_request`).
+_SERVED: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("served_version", default=None)
+
+
+@contextlib.contextmanager
+def serving_request(holder: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
+    """Within the block, the version a servable is handed out for is written into the holder (a dict,
+    so that a worker thread running the request with its own context can share it)."""
+    holder = {} if holder is None else holder
+    token = _SERVED.set(holder)
+    try:
+        yield holder
+    finally:
+        _SERVED.reset(token)
+
+
+def note_version(number: int) -> None:
+    holder = _SERVED.get()
+    if holder is not None:
+        holder["version"] = number
+
 
 LATENCY_BUCKETS_US = [
     10,
@@ -84,7 +118,22 @@ class Metrics:
                 h = self._histograms[name][labels] = _Histogram(buckets)
             h.observe(value)
 
-    def request(self, model: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
+    def request(
+        self, model: str, api: str, entrypoint: str, status: str, seconds: float, version: int | None = None
+    ) -> None:
+        shown = "none" if version is None else str(version)
+        self._count(
+            ":shipyard:serving:request_count",
+            "The total number of requests, by the version that answered.",
+            (("model_name", model), ("version", shown), ("status", status)),
+        )
+        self._observe(
+            ":shipyard:serving:request_latency",
+            "Distribution of wall time (in microseconds) for requests, by the version that answered.",
+            (("model_name", model), ("version", shown), ("API", api), ("entrypoint", entrypoint)),
+            seconds * 1e6,
+            LATENCY_BUCKETS_US,
+        )
         self._count(
             ":tensorflow:serving:request_count",
             "The total number of requests.",

@@ -48,6 +48,7 @@ from serving.handlers import predict as predict_h
 from serving.handlers import regress as regress_h
 from serving.handlers import status as status_h
 from serving.handlers.common import held, signature
+from serving.metrics import serving_request
 
 log = logging.getLogger("serving")
 
@@ -116,10 +117,18 @@ def parse_path(method: str, path: str) -> Route:
     return Route(name, version, label, (api or "status").lower())
 
 
-def process(core: ServerCore, method: str, path: str, body: bytes, until: float | None = None) -> Any:
+def process(
+    core: ServerCore,
+    method: str,
+    path: str,
+    body: bytes,
+    until: float | None = None,
+    served: dict[str, int] | None = None,
+) -> Any:
     """One REST request, run in a worker thread: the JSON-ready answer, or a ServingError. `until`: the
-    request's deadline (time.monotonic()), which the session run is given."""
-    with deadline.until(until):
+    request's deadline (time.monotonic()), which the session run is given; `served` receives the version
+    that answered (for the metrics)."""
+    with deadline.until(until), serving_request(served):
         return _process(core, method, path, body)
 
 
@@ -298,12 +307,13 @@ class RestServer:
         if not API_PATH.fullmatch(path):
             return _error(not_found(f"Not found: {method} {path}"))
         model, api = _labels_for_metrics(method, path)
-        code, response = await self._respond(request, method, path, deadline_at)
-        self._core.metrics.request(model, api, "REST", code, time.perf_counter() - start)
+        served: dict[str, int] = {}
+        code, response = await self._respond(request, method, path, deadline_at, served)
+        self._core.metrics.request(model, api, "REST", code, time.perf_counter() - start, served.get("version"))
         return response
 
     async def _respond(
-        self, request: web.BaseRequest, method: str, path: str, deadline_at: float
+        self, request: web.BaseRequest, method: str, path: str, deadline_at: float, served: dict[str, int]
     ) -> tuple[str, web.Response]:
         body = b""
         if request.body_exists:
@@ -318,7 +328,7 @@ class RestServer:
                 slow = _error(ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Request timed out reading the body"))
                 slow.force_close()  # the rest of the body may still be on its way
                 return "DEADLINE_EXCEEDED", slow
-        future = self._loop.run_in_executor(self._pool, process, self._core, method, path, body, deadline_at)
+        future = self._loop.run_in_executor(self._pool, process, self._core, method, path, body, deadline_at, served)
         try:
             result = await asyncio.wait_for(asyncio.shield(future), max(0.0, deadline_at - time.monotonic()))
         except TimeoutError:

@@ -5,6 +5,7 @@ import json
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 
 import modelbase
@@ -195,3 +196,37 @@ def test_prometheus_metrics_on_the_rest_port(server):
         assert 'model_name="penguins",status="OK"' in text
         assert ":tensorflow:cc:saved_model:load_attempt_count" in text
         assert ":tensorflow:serving:request_latency_bucket" in text
+
+
+def _scrape(server) -> dict[str, float]:
+    with urllib.request.urlopen(server.rest + "/monitoring/prometheus/metrics", timeout=30) as r:
+        lines = r.read().decode().splitlines()
+    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in lines if line and not line.startswith("#"))}
+
+
+def test_metrics_tell_versions_apart(server):
+    if server.kind != "local":
+        pytest.skip("the per-version metrics are the local server's own, not the official image's")
+    from shipyard_client import Client
+
+    before = _scrape(server)
+    for _ in range(3):
+        assert call(server, "/v1/models/penguins/labels/stable:predict", {"instances": [ROW]})[0] == 200
+    assert call(server, "/v1/models/penguins/versions/2:predict", {"instances": [ROW]})[0] == 200
+    assert call(server, "/v1/models/penguins/labels/nope:predict", {"instances": [ROW]})[0] == 404
+    with Client(server.target, timeout=30, cast=False) as c:  # no metadata call: one request, one count
+        feeds = {k: np.array([v], dtype=np.float32 if isinstance(v, float) else None) for k, v in ROW.items()}
+        c.predict("penguins", feeds, version=2)
+    after = _scrape(server)
+
+    def delta(version: str, status: str) -> float:
+        key = f':shipyard:serving:request_count{{model_name="penguins",version="{version}",status="{status}"}}'
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("1", "OK") == 3 and delta("2", "OK") == 2 and delta("none", "NOT_FOUND") == 1
+    grpc_latency = (
+        ':shipyard:serving:request_latency_count{model_name="penguins",version="2",API="predict",entrypoint="GRPC"}'
+    )
+    assert after[grpc_latency] - before.get(grpc_latency, 0.0) >= 1
+    tf_name = ':tensorflow:serving:request_count{model_name="penguins",status="OK"}'
+    assert after[tf_name] - before.get(tf_name, 0.0) >= 5  # TF Serving's own metric is unchanged
