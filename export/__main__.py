@@ -5,7 +5,8 @@
     python -m export --model MODEL.keras|SAVED_MODEL_DIR --spec SPEC.toml --data CSV|URL [--as-of TS]
                      [--classes A,B,...] --model-base-path models [...]
 
-Exit codes: 0 published; 1 not published (validation or the differential gate failed); 2 bad input.
+Exit codes: 0 published; 1 not published (validation or the differential gate failed); 2 bad input;
+3 an unexpected error (one line; the traceback with -v). Nothing is published on 1, 2 or 3.
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return 1
+    except Exception as e:  # one line and an exit code of its own, never a traceback
+        if args.verbose:
+            logging.getLogger("export").exception("unexpected error")
+        print(f"export: unexpected error: {type(e).__name__}: {e} (-v shows the traceback)", file=sys.stderr)
+        return 3
     if r.gate is None:
         verdict = "no earlier version to compare with"
     else:

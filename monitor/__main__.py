@@ -6,15 +6,19 @@
                            --card models/penguins/2 --data labelled.csv|RUN_DIR [--out DIR]
     python -m monitor diff --baseline-dir models/penguins/1 --candidate-dir models/penguins/2 --data ... [--out DIR]
 
-Each prints a summary, writes JSON and a PNG into --out. drift exits 1 when a feature drifted; diff
-exits 1 when a threshold is crossed.
-Exit code 2: bad input (a missing file, a card without training statistics).
+Each prints a summary, writes JSON and a PNG into --out. Exit codes:
+  0  done (no drift; no threshold crossed)
+  1  drift exits 1 when a feature drifted; diff exits 1 when a threshold is crossed
+  2  bad input (a missing file, a card without training statistics, a bad flag)
+  3  the server could not be reached, or answered with an error (live diff)
+  4  an unexpected error: one line here, the traceback with -v
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -80,8 +84,10 @@ def _diff(args: argparse.Namespace) -> int:
             raise ValueError("live diff needs --model, --baseline, --candidate and --card")
         card = _card(args.card)
         inputs, y = diff.labelled_data(card, args.data)
-        base, bv = diff.predict_live(args.target, args.model, args.baseline, inputs, card["task"])
-        cand, cv = diff.predict_live(args.target, args.model, args.candidate, inputs, card["task"])
+        if args.batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+        base, bv = diff.predict_live(args.target, args.model, args.baseline, inputs, card["task"], args.batch_size)
+        cand, cv = diff.predict_live(args.target, args.model, args.candidate, inputs, card["task"], args.batch_size)
     else:
         if not (args.baseline_dir and args.candidate_dir):
             raise ValueError("give --target (live) or --baseline-dir and --candidate-dir (on disk)")
@@ -135,7 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--card", help="the candidate's version directory or model_card.json")
     f.add_argument("--data", required=True, help="labelled rows: CSV or Parquet, or a training run directory")
     f.add_argument("--out", default="artifacts/monitor")
+    f.add_argument(
+        "--batch-size", type=int, default=512, help="rows per request in a live diff (smaller when the server asks)"
+    )
+    for sp in (s, d, f):
+        sp.add_argument("-v", "--verbose", action="store_true", help="progress, and the traceback of an error")
     args = p.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    from shipyard_client import ShipyardError
+
     try:
         if args.command == "diff":
             return _diff(args)
@@ -143,6 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as e:
         print(f"monitor: error: {e}", file=sys.stderr)
         return 2
+    except ShipyardError as e:
+        print(f"monitor: the server: {e}", file=sys.stderr)
+        return 3
+    except Exception as e:  # one line and an exit code of its own, never a traceback
+        if args.verbose:
+            logging.getLogger("monitor").exception("unexpected error")
+        print(f"monitor: unexpected error: {type(e).__name__}: {e} (-v shows the traceback)", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ from the card's spec `[gate]`, with the gate's defaults.
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import numpy as np
 import modelbase
 from train.metrics import compare_classification, compare_regression, evaluate, thresholds
 
+log = logging.getLogger(__name__)
 NP = {"DT_FLOAT": np.float32, "DT_INT64": np.int64, "DT_STRING": object, "DT_DOUBLE": np.float64}
 
 
@@ -68,15 +71,48 @@ def _output(task: str, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.asarray(outputs["probabilities"] if task == "classification" else outputs["predictions"])
 
 
+BATCH_SIZE = 512
+_TOO_LARGE = re.compile(r"maximum (?:input |execution )?batch size\D{0,20}(\d+)", re.IGNORECASE)
+
+
+def fitting_batch(message: str, sent: int) -> int | None:
+    """The batch size a server's refusal asks for: the maximum it names (TF Serving's batching says
+    "Task size N is larger than maximum batch size M"), else half of what was sent; None when the
+    refusal is not about size.
+
+    >>> fitting_batch("Task size 512 is larger than maximum batch size 32", 512)
+    32
+    >>> fitting_batch("Expects arg[0] to be float but double is provided", 512) is None
+    True
+    """
+    m = _TOO_LARGE.search(message)
+    if m:
+        return max(1, min(int(m.group(1)), sent - 1))
+    if "batch" in message.lower() and ("larg" in message.lower() or "exceed" in message.lower()):
+        return max(1, sent // 2)
+    return None
+
+
 def predict_live(
-    target: str, model: str, ref: str, inputs: Mapping[str, np.ndarray], task: str
+    target: str, model: str, ref: str, inputs: Mapping[str, np.ndarray], task: str, batch_size: int = BATCH_SIZE
 ) -> tuple[np.ndarray, int]:
-    from shipyard_client import Client
+    """Both versions are called in batches that fit what the server accepts: a batch refused for its size
+    (INVALID_ARGUMENT or RESOURCE_EXHAUSTED naming a batch size) is sent again in smaller batches."""
+    from shipyard_client import Client, InvalidInputError, ResourceExhaustedError
 
     version, label = (int(ref), None) if ref.isdigit() else (None, ref)
+    size = batch_size
     with Client(target, timeout=60) as c:
-        r = c.predict(model, dict(inputs), version=version, label=label, batch_size=512)
-    return _output(task, r), r.version
+        while True:
+            try:
+                r = c.predict(model, dict(inputs), version=version, label=label, batch_size=size)
+                return _output(task, r), r.version
+            except (InvalidInputError, ResourceExhaustedError) as e:
+                smaller = fitting_batch(e.message, size) if size > 1 else None
+                if smaller is None:
+                    raise
+                log.info("the server refused batches of %d rows (%s); sending %d at a time", size, e.message, smaller)
+                size = smaller
 
 
 def predict_disk(version_dir: Path, inputs: Mapping[str, np.ndarray], task: str) -> tuple[np.ndarray, int]:

@@ -3,7 +3,8 @@
     python -m train --spec specs/penguins.toml [--seed N] [--source CSV|URL] [--as-of TS] [--out artifacts/runs]
     python -m train --reproduce artifacts/runs/<run_id> [--use-current-builder]
 
-Exit codes: 0 done (or reproduced bit for bit), 1 reproduced weights differ, 2 bad input.
+Exit codes: 0 done (or reproduced bit for bit), 1 reproduced weights differ, 2 bad input, 3 an
+unexpected error (one line; the traceback with -v). No run directory is left on 2 or 3.
 """
 
 from __future__ import annotations
@@ -113,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"train: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # one line and an exit code of its own, never a traceback
+        if args.verbose:
+            logging.getLogger("train").exception("unexpected error")
+        print(f"train: unexpected error: {type(e).__name__}: {e} (-v shows the traceback)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
