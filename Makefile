@@ -29,7 +29,8 @@ help:
 	@echo "make export     export the newest run in $(RUNS) to $(MODELS)/<name>/<version>/"
 	@echo "make example-digits / make example-text   write the example's data, train its builder, export to $(MODELS)"
 	@echo "make serve      serve $(MODELS) with the local server (gRPC $(GRPC_PORT), REST $(REST_PORT))"
-	@echo "make promote VERSION=N / make canary VERSION=N / make rollback   move the stable/canary labels"
+	@echo "make promote [VERSION=N] / make canary VERSION=N / make rollback   stable to the canary (or N); canary to N;"
+	@echo "                 stable back to the previous stable (the label history is beside models.config)"
 	@echo "make serve-docker  the same with the official TF Serving image (needs a Docker engine)"
 	@echo "make shadow-demo  stable and canary on the local server, held-out rows through ShadowClient, the report"
 	@echo "make diff / make drift   the differential test of the demo's two versions; drift of fresh and drifted requests"
@@ -95,14 +96,19 @@ serve: setup
 	  --monitoring_config_file=serving/configs/monitoring.config \
 	  --enable_batching --batching_parameters_file=serving/configs/batching.config
 
+# The release flow: export labels a new version canary; promote moves stable to it; rollback moves
+# stable back to the previous stable (from the label history beside models.config).
 promote: setup
-	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=N [NAME=$(NAME)] [MODELS=$(MODELS)]" >&2; exit 2; }
-	$(PY) -m serving.model_config label --model-base-path $(MODELS) --name $(NAME) --label stable \
-	  --version $(VERSION) --server $(SERVER)
+	@if [ -n "$(VERSION)" ]; then \
+	  $(PY) -m serving.model_config label --model-base-path $(MODELS) --name $(NAME) --label stable \
+	    --version $(VERSION) --server $(SERVER); \
+	else \
+	  $(PY) -m serving.model_config promote --model-base-path $(MODELS) --name $(NAME) --server $(SERVER); \
+	fi
 
 canary: setup
 	@test -n "$(VERSION)" || { echo "usage: make canary VERSION=N [NAME=$(NAME)] [MODELS=$(MODELS)]" >&2; exit 2; }
-	$(PY) -m serving.model_config label --model-base-path $(MODELS) --name $(NAME) --label canary \
+	$(PY) -m serving.model_config canary --model-base-path $(MODELS) --name $(NAME) \
 	  --version $(VERSION) --server $(SERVER)
 
 rollback: setup

@@ -5,8 +5,15 @@
     python -m export --model MODEL.keras|SAVED_MODEL_DIR --spec SPEC.toml --data CSV|URL [--as-of TS]
                      [--classes A,B,...] --model-base-path models [...]
 
+A published version is a **candidate**: it is labelled `canary` in `<model base path>/models.config`
+while `stable` keeps its version (the first version of a model becomes `stable`); `promote` and
+`rollback` (python -m serving.model_config) move `stable`. With `--server` the canary is loaded and
+labelled through the server at once; without, a server polling models.config picks it up.
+`--newest-takes-all` leaves the labels alone.
+
 Exit codes: 0 published; 1 not published (validation or the differential gate failed); 2 bad input;
-3 an unexpected error (one line; the traceback with -v). Nothing is published on 1, 2 or 3.
+3 an unexpected error (one line; the traceback with -v); 4 published, but the server could not take the
+canary label (models.config unchanged). Nothing is published on 1, 2 or 3.
 """
 
 from __future__ import annotations
@@ -39,6 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", type=int, help="after publishing, keep only the newest N versions (labelled ones stay)")
     p.add_argument("--allow-breaking", action="store_true", help="publish even if the interface changed")
     p.add_argument("--force", action="store_true", help="publish even if the differential gate fails")
+    p.add_argument(
+        "--server",
+        help="host:port of a running server: the canary is loaded and labelled through HandleReloadConfigRequest",
+    )
+    p.add_argument(
+        "--newest-takes-all",
+        action="store_true",
+        help="no labels: the new version serves every request once loaded (the behaviour before canary-first)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="also TensorFlow's C++ start-up lines")
     args = p.parse_args(argv)
@@ -109,6 +125,27 @@ def main(argv: list[str] | None = None) -> int:
         f"max abs diff {max(r.validation['max_abs_diff'].values()):.2e}\n  took       {r.seconds:.1f}s"
         + (f"\n  pruned     versions {r.pruned}" if r.pruned else "")
     )
+    if args.newest_takes_all:
+        print("  serving    no labels moved: the newest version takes every request once loaded")
+        return 0
+    from serving import model_config
+
+    base = Path(args.model_base_path)
+    try:
+        server = model_config.Server(args.server) if args.server else None
+        now = model_config.release_candidate(base, r.name, r.version, server)
+    except (model_config.ServerError, model_config.ReleaseError) as e:
+        print(
+            f"export: version {r.version} is published but not labelled: {e}; models.config is unchanged",
+            file=sys.stderr,
+        )
+        return 4
+    print(f"  serving    {model_config.serving_summary(r.name, now)}")
+    if "canary" in now and now.get("canary") == r.version:
+        print(
+            f"  next       python -m serving.model_config promote --model-base-path {base} --name {r.name}"
+            + (f" --server {args.server}" if args.server else "")
+        )
     return 0
 
 

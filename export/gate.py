@@ -71,7 +71,11 @@ def flip_matrix(ax: Any, counts: list[list[int]], names: list[str], xlabel: str,
     ax.set_title(title)
 
 
-def plot_report(report: Mapping[str, Any], path: Path) -> None:
+def plot_report(
+    report: Mapping[str, Any], path: Path, title: str | None = None, sides: tuple[str, str] | None = None
+) -> None:
+    """The report as a PNG. `title` says what was compared (default: the gate's candidate against the
+    production version); `sides` names the baseline and the candidate (default: production vN, candidate)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,7 +86,7 @@ def plot_report(report: Mapping[str, Any], path: Path) -> None:
         ax.axis("off")
         lines = ["interface problems:", *report.get("interface_problems", [])]
         ax.text(0, 1, "\n".join(lines), va="top", family="monospace")
-        fig.suptitle(f"differential gate: {report['verdict'].upper()}")
+        fig.suptitle(title or _gate_title(report), fontsize=10)
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return
@@ -90,8 +94,9 @@ def plot_report(report: Mapping[str, Any], path: Path) -> None:
     m = report["metrics"]
     names = [k for k in m["candidate"] if k != "rows"]
     x = np.arange(len(names))
-    axes[0].bar(x - 0.2, [m["production"][n] for n in names], 0.4, label=f"production v{report['production_version']}")
-    axes[0].bar(x + 0.2, [m["candidate"][n] for n in names], 0.4, label="candidate")
+    base_name, cand_name = sides or (f"production v{report['production_version']}", "candidate")
+    axes[0].bar(x - 0.2, [m["production"][n] for n in names], 0.4, label=base_name)
+    axes[0].bar(x + 0.2, [m["candidate"][n] for n in names], 0.4, label=cand_name)
     axes[0].set_xticks(x, names)
     axes[0].legend()
     axes[0].set_title("test metrics")
@@ -100,18 +105,26 @@ def plot_report(report: Mapping[str, Any], path: Path) -> None:
             axes[1],
             report["flip_matrix"]["counts"],
             report["flip_matrix"]["rows_production_columns_candidate"],
-            "candidate",
-            "production",
+            cand_name,
+            base_name,
             f"predicted classes (agreement {report['agreement']:.3f})",
         )
     else:
         sd = report["score_difference"]
         axes[1].bar(["mean", "p99", "max"], [sd["mean"], sd["p99"], sd["max"]])
-        axes[1].set_title("|candidate - production| prediction")
-    fig.suptitle(f"differential gate: {report['verdict'].upper()}")
+        axes[1].set_title(f"|{cand_name} - {base_name}| prediction")
+    fig.suptitle(title or _gate_title(report), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _gate_title(report: Mapping[str, Any]) -> str:
+    what = f"candidate {report.get('candidate_run') or ''}".strip()
+    return (
+        f"differential gate: {what} vs production v{report.get('production_version')} on "
+        f"{report.get('rows', '?')} held-out rows: {report['verdict'].upper()}"
+    )
 
 
 def write_report(report: Mapping[str, Any], directory: Path) -> Path:

@@ -99,7 +99,15 @@ def _diff(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "diff_report.json").write_text(json.dumps(rep, indent=2) + "\n")
-    plot_report(rep, out / "diff_report.png")
+    where = f"{args.model} at {args.target}" if args.target else "two versions on disk"
+    plot_report(
+        rep,
+        out / "diff_report.png",
+        title=f"monitor diff ({where}): v{cv} ({args.candidate or args.candidate_dir}) vs v{bv} "
+        f"({args.baseline or args.baseline_dir}) on {Path(args.data).name}, {rep['rows']} rows: "
+        f"{rep['verdict'].upper()}",
+        sides=(f"baseline v{bv}", f"candidate v{cv}"),
+    )
     m = rep["metrics"]
     print(
         f"diff of version {cv} (candidate) against {bv} (baseline) on {rep['rows']} labelled rows: "

@@ -282,23 +282,54 @@ def live_inputs_from(source: str | Path) -> dict[str, list[Any]]:
     return out
 
 
+def _decision(f: Mapping[str, Any], rep: Mapping[str, Any]) -> tuple[float, str]:
+    """How close a feature came to being flagged, as statistic / threshold (1 = the line), and the label
+    saying which statistic decided: the chi-squared p-value below `min_rows_for_distance` rows, else
+    PSI (numbers, text length, image intensity) or L-infinity (categories)."""
+    t = rep["thresholds"]
+    if f.get("skipped") or f.get("absent"):
+        return 0.0, "skipped" if f.get("skipped") else "absent"
+    main = f.get("length") if f["kind"] == "text" else f.get("mean_intensity") if f["kind"] == "image" else f
+    main = main or {}
+    if rep["method"] == "chi-squared test":
+        p, alpha = main.get("p_value"), t["alpha"] / max(1, len(rep["features"]))
+        if p is None:
+            return 0.0, "no values"
+        ratio = math.log10(max(p, 1e-300)) / math.log10(alpha)
+        return ratio, f"p={p:.2g} (flag below {alpha:.2g})"
+    if f["kind"] == "categorical":
+        v = f.get("linf") or 0.0
+        return v / t["linf"], f"L-inf {v:.3f} (limit {t['linf']})"
+    v = main.get("psi") or 0.0
+    what = {"text": "length PSI", "image": "intensity PSI"}.get(f["kind"], "PSI")
+    return v / t["psi"], f"{what} {v:.3f} (limit {t['psi']})"
+
+
 def plot(rep: Mapping[str, Any], path: Path) -> None:
+    """Each feature's deciding statistic against its threshold (the dashed line); red: flagged."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(rep["features"])
-    score = []
-    for n in names:
-        f = rep["features"][n]
-        main = f.get("length") if f["kind"] == "text" else f.get("mean_intensity") if f["kind"] == "image" else f
-        score.append(((main or {}).get("psi") if f["kind"] != "categorical" else f.get("linf")) or 0.0)
-    fig, ax = plt.subplots(figsize=(9, 3.8))
-    ax.bar(names, score, color=["C3" if rep["features"][n]["drift"] else "C0" for n in names])
-    ax.set_ylabel("PSI (numeric; text length; image intensity) / L-inf (categorical)")
-    ax.set_title(f"drift of {rep['rows']} live rows vs training ({rep['method']}); red: flagged")
-    ax.tick_params(axis="x", rotation=30)
+    decisions = [_decision(rep["features"][n], rep) for n in names]
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(names) + 1.6))
+    y = np.arange(len(names))
+    colors = ["C3" if rep["features"][n]["drift"] else "C0" for n in names]
+    ax.barh(y, [d[0] for d in decisions], color=colors)
+    ax.axvline(1.0, color="k", linestyle="--", linewidth=1)
+    for i, (ratio, label) in enumerate(decisions):
+        ax.text(max(ratio, 0) + 0.02, i, label, va="center", fontsize=8)
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlabel("statistic / its threshold (flagged beyond the dashed line)")
+    ax.set_xlim(0, max(2.0, max((d[0] for d in decisions), default=0) * 1.4))
+    ax.set_title(
+        f"drift of {rep['rows']} live rows vs the training data of {rep.get('model')} v{rep.get('version')} "
+        f"(decided by {rep['method']}); red: flagged",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -35,6 +35,25 @@ def _scores(outputs: dict[str, Any] | None) -> np.ndarray | None:
 STATS_KEYS = ("sampled", "dropped", "shadow_errors", "records_dropped", "records_failed", "records_unwritten")
 
 
+def _class_names(records: list[dict[str, Any]], k: int) -> list[str] | None:
+    """Class names in score order, from what the records hold: classify's `labels` (every class per row),
+    or predict's `class_ids` beside `classes` (the predicted class's id and name)."""
+    names: dict[int, str] = {}
+    for r in records:
+        out = r.get("primary_outputs") or {}
+        labels = out.get("labels")
+        if labels and isinstance(labels[0], list) and len(labels[0]) == k:
+            return [str(x) for x in labels[0]]
+        ids, classes = out.get("class_ids"), out.get("classes")
+        if isinstance(ids, list) and isinstance(classes, list) and len(ids) == len(classes):
+            for i, c in zip(ids, classes, strict=True):
+                if isinstance(i, int) and 0 <= i < k:
+                    names.setdefault(i, str(c))
+        if len(names) == k:
+            return [names[i] for i in range(k)]
+    return None
+
+
 def _stats(source: Path) -> dict[str, int]:
     """The counters the client and the sink wrote at close: shadow calls sampled and dropped, shadow
     errors, and the records the sink dropped (queue full), failed to write, or had not written by its
@@ -84,6 +103,7 @@ def report(
         "records": len(recs),
         "compared": len(both),
         "errors": errors,
+        "model": next((r.get("primary_model") for r in recs if r.get("primary_model")), None),
         "primary_versions": sorted(v for v in versions["primary"] if v is not None),
         "shadow_versions": sorted(v for v in versions["shadow"] if v is not None),
         "latency": {"primary": _latency(primary_ms), "shadow": _latency(shadow_ms)},
@@ -103,7 +123,8 @@ def report(
     s = np.concatenate([y for _, y in both])
     if p.ndim == 2:
         k = p.shape[1]
-        names = class_names if class_names and len(class_names) == k else [str(i) for i in range(k)]
+        names = class_names if class_names and len(class_names) == k else _class_names(recs, k)
+        names = names or [f"class {i}" for i in range(k)]
         pc, sc = p.argmax(1), s.argmax(1)
         flips = np.zeros((k, k), dtype=int)
         np.add.at(flips, (pc, sc), 1)
@@ -177,6 +198,11 @@ def plot(rep: dict[str, Any], path: Path) -> None:
     else:
         axes[1].axis("off")
         axes[1].text(0, 0.5, json.dumps({k: rep.get(k) for k in ("mae", "rmse", "max_abs_difference")}, indent=1))
+    fig.suptitle(
+        f"shadow report of {rep.get('model') or 'the model'}: shadow v{rep['shadow_versions']} against primary "
+        f"v{rep['primary_versions']}, same requests",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -18,7 +18,7 @@ step "$PY" -m train -q --spec specs/penguins.toml --seed 42 --out "$DEMO/runs"
 first=$(newest_run)
 
 echo; echo "== 2. export it: signatures, warmup, model card, fresh-process validation, atomic publish"
-step "$PY" -m export -q --run "$first" --model-base-path "$DEMO/models"
+step "$PY" -m export -q --newest-takes-all --run "$first" --model-base-path "$DEMO/models"
 
 echo; echo "== 3. serve it with the local TF-Serving-compatible server"
 GRPC=$(free_port); REST=$(free_port)
@@ -45,8 +45,8 @@ echo; echo "== 5. train again with another seed and export: version 2 is publish
 step "$PY" -m train -q --spec specs/penguins.toml --seed 7 --out "$DEMO/runs"
 second=$(newest_run)
 set +e
-echo; echo "\$ $PY -m export -q --run $second --model-base-path $DEMO/models"
-"$PY" -m export -q --run "$second" --model-base-path "$DEMO/models"
+echo; echo "\$ $PY -m export -q --newest-takes-all --run $second --model-base-path $DEMO/models"
+"$PY" -m export -q --newest-takes-all --run "$second" --model-base-path "$DEMO/models"
 rc=$?
 set -e
 if [ "$rc" -eq 0 ]; then

@@ -58,3 +58,19 @@ def test_longer_text_new_words_and_brighter_images_are_flagged():
     assert note["oov_rate"] > 0.2 and any("out-of-vocabulary" in r for r in note["reasons"])
     assert any(r.startswith("length:") for r in note["reasons"])
     assert any(r.startswith("mean_intensity:") for r in rep["features"]["img"]["reasons"])
+
+
+def test_the_plot_shows_the_statistic_that_decided_against_its_threshold(tmp_path):
+    from monitor.drift import _decision, plot
+
+    rng = np.random.default_rng(2)
+    card = _card(rng)
+    small = drift_report(card, {"note": _texts(rng, 50, 12, [*WORDS, "zeta"]), "img": _images(rng, 50, 80)})
+    ratio, label = _decision(small["features"]["note"], small)
+    assert small["method"] == "chi-squared test" and label.startswith("p=") and ratio > 1  # flagged by the test
+    big = drift_report(card, {"note": _texts(rng, 1200, 5), "img": _images(rng, 1200, 80)})
+    ratio, label = _decision(big["features"]["note"], big)
+    assert big["method"] == "distance thresholds" and label.startswith("length PSI") and ratio < 1
+    assert _decision(big["features"]["grid"], big) == (0.0, "absent")
+    plot(small, tmp_path / "d.png")
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"

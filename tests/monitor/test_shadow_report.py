@@ -112,3 +112,18 @@ def test_jsonl_log_works_too(tmp_path):
 def test_missing_log_is_exit_2(tmp_path, capsys):
     assert main(["shadow-report", "--db", str(tmp_path / "nope.db")]) == 2
     assert "no shadow log" in capsys.readouterr().err
+
+
+def test_the_report_names_classes_from_what_the_records_hold(tmp_path):
+    recs = []
+    for i, name in ((0, "Adelie"), (1, "Chinstrap"), (2, "Gentoo")):
+        p = [0.1, 0.1, 0.1]
+        p[i] = 0.8
+        r = _rec(p, p, 1.0, 1.0)
+        r["primary_outputs"] |= {"class_ids": [i], "classes": [name]}
+        recs.append(r)
+    rep = shadow_report.report(recs)
+    assert rep["flip_matrix"]["rows_primary_columns_shadow"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert list(rep["flip_rate_per_class"]) == ["Adelie", "Chinstrap", "Gentoo"]
+    shadow_report.plot(rep, tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import modelbase
 from serving import config as cfg
 from serving import flags, model_config
@@ -110,9 +108,13 @@ def test_label_and_rollback_through_the_file(tmp_path):
         == 0
     )
     assert model_config.current_labels(modelbase.read_config(base))["penguins"] == {"stable": 2}
+    # stable was never anything but 2: there is no previous stable to go back to (not "version 1")
+    assert model_config.main(["rollback", "--model-base-path", str(base), "--name", "penguins"]) == 2
+    for version in ("1", "2"):
+        args = ["label", "--model-base-path", str(base), "--name", "penguins", "--label", "stable"]
+        assert model_config.main([*args, "--version", version]) == 0
     assert model_config.main(["rollback", "--model-base-path", str(base), "--name", "penguins"]) == 0
     assert model_config.current_labels(modelbase.read_config(base))["penguins"] == {"stable": 1}
-    assert model_config.main(["rollback", "--model-base-path", str(base), "--name", "penguins"]) == 2
     assert (
         model_config.main(
             ["label", "--model-base-path", str(base), "--name", "penguins", "--label", "stable", "--version", "7"]
@@ -121,7 +123,14 @@ def test_label_and_rollback_through_the_file(tmp_path):
     )
 
 
-@pytest.mark.parametrize("target", ["promote", "canary"])
-def test_promote_and_canary_need_a_version(target):
-    r = subprocess.run(["make", "-s", target], cwd=ROOT, capture_output=True, text=True, timeout=120)
+def test_canary_needs_a_version():
+    r = subprocess.run(["make", "-s", "canary"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "usage: make" in r.stderr
+
+
+def test_promote_without_a_canary_is_refused_with_one_line(tmp_path):
+    base = _base(tmp_path)
+    modelbase.write_config(base, model_config.build(base, {"penguins": {"stable": 1}}))
+    before = (base / "models.config").read_bytes()
+    assert model_config.main(["promote", "--model-base-path", str(base), "--name", "penguins"]) == 2
+    assert (base / "models.config").read_bytes() == before
