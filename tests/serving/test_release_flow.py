@@ -176,3 +176,19 @@ def test_release_flow_under_load_fails_no_stable_request(exported, tmp_path):
         server.stop()
     assert failures == []
     assert {1, 2} <= set(seen) and seen[-1] == 1
+
+
+def test_the_export_cli_publishes_a_canary_and_says_what_serves_what(penguins_run, tmp_path):
+    base = tmp_path / "models"
+    first = run_cli("export", "-q", "--run", str(penguins_run.path), "--model-base-path", str(base))
+    assert first.returncode == 0, first.stderr
+    assert "serving    penguins: stable -> v1;" in first.stdout
+    second = run_cli("export", "-q", "--run", str(penguins_run.path), "--model-base-path", str(base))
+    assert second.returncode == 0, second.stderr
+    assert "serving    penguins: canary -> v2, stable -> v1;" in second.stdout and "promote" in second.stdout
+    assert modelbase.labels_of(base, "penguins") == {"stable": 1, "canary": 2}
+    third = run_cli(
+        "export", "-q", "--newest-takes-all", "--run", str(penguins_run.path), "--model-base-path", str(base)
+    )
+    assert third.returncode == 0 and "no labels moved" in third.stdout
+    assert modelbase.labels_of(base, "penguins") == {"stable": 1, "canary": 2}
