@@ -20,8 +20,8 @@ the inputs, both outputs, both latencies and the error, if any.
 from __future__ import annotations
 
 import base64
+import collections
 import logging
-import queue
 import random
 import threading
 import time
@@ -128,7 +128,13 @@ def _record(
 class ShadowClient:
     """Same predict/classify/regress surface as Client (without the model argument: the endpoints
     name the models). sample_rate: the fraction of requests shadowed. queue_size: shadow calls that may
-    wait; beyond that they are dropped (counted in `dropped`)."""
+    wait; beyond that they are dropped (counted in `dropped`).
+
+    The caller's thread only appends a job to a deque (no lock handoff, no thread wake-up): the workers
+    poll it, every millisecond while there is work and up to every 50 ms when idle, so the primary call
+    is not slowed by waking them."""
+
+    POLL_BUSY, POLL_IDLE = 0.001, 0.05
 
     def __init__(
         self,
@@ -149,8 +155,11 @@ class ShadowClient:
         self.sample_rate = sample_rate
         self.shadow_timeout = shadow_timeout
         self.after_primary = after_primary
+        self.queue_size = queue_size
         self._random = random.Random(seed)
-        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._busy = 0
+        self._stopping = False
         self._lock = threading.Lock()
         self.sampled = self.dropped = self.shadow_errors = self.recorded = self.record_errors = 0
         self._workers = [threading.Thread(target=self._work, name=f"shadow-{i}", daemon=True) for i in range(workers)]
@@ -159,19 +168,23 @@ class ShadowClient:
         self._closed = False
 
     # -- the caller's side -------------------------------------------------------------------
+    def _enqueue(self, job: _Job) -> bool:
+        if len(self._pending) >= self.queue_size:
+            with self._lock:
+                self.dropped += 1
+            return False
+        self._pending.append(job)
+        with self._lock:
+            self.sampled += 1
+        return True
+
     def _call(self, method: str, inputs: Any, kwargs: dict[str, Any]) -> Any:
-        job = None
         if self._closed:
             raise RuntimeError("the ShadowClient is closed")
+        job = None
         if self.sample_rate >= 1.0 or self._random.random() < self.sample_rate:
             job = _Job(uuid.uuid4().hex, method, inputs, kwargs, time.time())
-            try:
-                self._queue.put_nowait(job)
-                with self._lock:
-                    self.sampled += 1
-            except queue.Full:
-                with self._lock:
-                    self.dropped += 1
+            if not self.after_primary and not self._enqueue(job):  # concurrent: the shadow may start at once
                 job = None
         p = self.primary
         start = time.perf_counter()
@@ -181,11 +194,15 @@ class ShadowClient:
             if job is not None:
                 job.primary_error = f"{type(e).__name__}: {e}"
                 job.primary_done.set()
+                if self.after_primary:
+                    self._enqueue(job)
             raise
         if job is not None:
             job.primary = result
             job.primary_ms = (time.perf_counter() - start) * 1e3
             job.primary_done.set()
+            if self.after_primary:
+                self._enqueue(job)
         return result
 
     def predict(self, inputs: Any, **kwargs: Any) -> Any:
@@ -199,21 +216,29 @@ class ShadowClient:
 
     # -- the workers' side ---------------------------------------------------------------------
     def _work(self) -> None:
+        idle = self.POLL_BUSY
         while True:
-            job = self._queue.get()
             try:
-                if job is None:
+                job = self._pending.popleft()
+            except IndexError:
+                if self._stopping:
                     return
+                time.sleep(idle)
+                idle = min(idle * 2, self.POLL_IDLE)
+                continue
+            idle = self.POLL_BUSY
+            with self._lock:
+                self._busy += 1
+            try:
                 self._shadow(job)
             finally:
-                self._queue.task_done()
+                with self._lock:
+                    self._busy -= 1
 
     def _shadow(self, job: _Job) -> None:
         s = self.shadow
         error = None
         shadow_result = None
-        if self.after_primary:
-            job.primary_done.wait()
         start = time.perf_counter()
         try:
             kwargs = _shadow_kwargs(job, self.shadow_timeout)
@@ -257,9 +282,9 @@ class ShadowClient:
             return self.stats()
         self._closed = True
         try:
-            self._queue.join()
-            for _ in self._workers:
-                self._queue.put(None)
+            while self._pending or self._busy:  # the queued shadow calls finish first
+                time.sleep(self.POLL_BUSY)
+            self._stopping = True
             for w in self._workers:
                 w.join()
             record_stats = getattr(self.sink, "record_stats", None)

@@ -317,6 +317,20 @@ def _row(r: Record) -> tuple[Any, ...]:
     return tuple(json.dumps(r.get(c)) if c in _JSON_COLUMNS else r.get(c) for c in COLUMNS)
 
 
+YIELD_EVERY = 16
+
+
+def _rows(records: list[Record]) -> list[tuple[Any, ...]]:
+    """The rows of a batch, letting other threads run every few records: encoding a large batch holds
+    the GIL, and the application's own calls (the primary predict) must not wait behind it."""
+    out = []
+    for i, r in enumerate(records):
+        out.append(_row(r))
+        if i % YIELD_EVERY == YIELD_EVERY - 1:
+            time.sleep(0)
+    return out
+
+
 class SQLiteSink(Sink):
     TABLE = "shadow_log"
 
@@ -350,9 +364,7 @@ class SQLiteSink(Sink):
 
     def _write(self, records: list[Record]) -> None:
         with self._connect() as db:
-            db.executemany(
-                f"INSERT INTO {self.TABLE} VALUES ({','.join('?' * len(COLUMNS))})", [_row(r) for r in records]
-            )
+            db.executemany(f"INSERT INTO {self.TABLE} VALUES ({','.join('?' * len(COLUMNS))})", _rows(records))
 
     def _purge(self, before: float) -> None:
         with self._connect() as db:
@@ -376,9 +388,13 @@ class JsonLinesSink(Sink):
         self._start()
 
     def _write(self, records: list[Record]) -> None:
+        lines = []
+        for i, r in enumerate(records):
+            lines.append(json.dumps({c: r.get(c) for c in COLUMNS}) + "\n")
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                time.sleep(0)  # as in _rows: let the application's threads run
         with open(self.path, "a", encoding="utf-8") as fh:
-            for r in records:
-                fh.write(json.dumps({c: r.get(c) for c in COLUMNS}) + "\n")
+            fh.write("".join(lines))
             fh.flush()
 
     def _purge(self, before: float) -> None:
@@ -446,7 +462,7 @@ class SQLAlchemySink(Sink):
             )
 
     def _write(self, records: list[Record]) -> None:
-        rows = [dict(zip(COLUMNS, _row(r), strict=True)) for r in records]
+        rows = [dict(zip(COLUMNS, row, strict=True)) for row in _rows(records)]
         with self._engine.begin() as conn:
             conn.execute(self._table.insert(), rows)
 
