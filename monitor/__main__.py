@@ -162,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     from shipyard_client import ShipyardError
 
+    if args.command == "diff" and not args.target:  # on disk: TensorFlow loads the versions
+        from train import quiet
+
+        quiet.import_tensorflow(not args.verbose)
     try:
         if args.command == "diff":
             return _diff(args)

@@ -1,10 +1,10 @@
 """Shadow calls: send each request to the primary and to a shadow (a candidate), return
 the primary's answer, and record both for comparison (Scientist's "always return the control").
 
-The caller never waits for the shadow: the shadow call is handed to a bounded queue before the primary
-is called and worker threads make it, by default once the primary has answered (`after_primary=True`:
-the shadow never competes with the primary call it copies; `False` runs both at once); when the queue is
-full the shadow call is dropped and counted. Any input the client takes (mappings, numpy, a pandas
+The caller never waits for the shadow: the shadow call is handed to a bounded queue that worker threads
+poll, by default once the primary has answered (`after_primary=True`: the shadow never competes with
+the primary call it copies; `False` hands it over before the primary call, so both run at once); when
+the queue is full the shadow call is dropped and counted. Any input the client takes (mappings, numpy, a pandas
 DataFrame, rows for classify/regress) is recorded; a record that cannot be built is counted
 (`stats()["record_errors"]`), never lost silently, and the sink counts its own losses (see sinks).
 Shadow errors and timeouts are recorded, never raised. Each sampled
