@@ -107,6 +107,7 @@ def candidate(
 ) -> Any:
     from export.pipeline import Candidate
     from train import data, snapshot
+    from train.manifest import FORMAT_VERSION
     from train.metrics import encode_labels, evaluate
     from train.model import model_inputs
     from train.spec import load_spec
@@ -153,7 +154,7 @@ def candidate(
         raise InputError(f"--model: a regressor must output [batch] or [batch, 1], not {list(expected.shape)}")
     y = encode_labels(spec, take[spec.label], labels)
     record = {
-        "format_version": 2,
+        "format_version": FORMAT_VERSION,
         "name": spec.name,
         "task": spec.task,
         "label": spec.label,
