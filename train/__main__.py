@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         help="turn TF op determinism off (for GPU ops without a deterministic kernel); recorded",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress")
-    p.add_argument("-v", "--verbose", action="store_true", help="also TensorFlow's C++ start-up lines")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="also TensorFlow's C++ start-up lines and a builder's traceback"
+    )
     return p
 
 
@@ -69,7 +71,7 @@ def _summary(m: dict, path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )

@@ -196,7 +196,6 @@ class BuildContext:
 
 def build(fn: Callable[..., Any], name: str, ctx: BuildContext) -> Any:
     """Call a builder and check what it returns against the contract (InputError on a breach)."""
-
     try:
         model = fn(ctx)
     except InputError:
