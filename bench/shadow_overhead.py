@@ -16,19 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.fixtures.requests import PENGUIN_FEEDS
+
 NAME = "shadow_overhead"
 TITLE = "ShadowClient overhead on the primary call (SQLite sink, sample 1.0)"
 BLOCKS = 10
 CALLS = 200  # per block and arm
-ROW = {
-    "bill_length_mm": np.float32([39.1]),
-    "bill_depth_mm": np.float32([18.7]),
-    "flipper_length_mm": np.float32([181.0]),
-    "body_mass_g": np.float32([3750.0]),
-    "island": np.array(["Torgersen"], dtype=object),
-    "sex": np.array(["male"], dtype=object),
-    "year": np.int64([2007]),
-}
+ROW = PENGUIN_FEEDS
 
 
 def _timed(call, n: int) -> list[float]:

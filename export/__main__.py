@@ -108,11 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return 1
-    except Exception as e:  # one line and an exit code of its own, never a traceback
-        if args.verbose:
-            logging.getLogger("export").exception("unexpected error")
-        print(f"export: unexpected error: {type(e).__name__}: {e} (-v shows the traceback)", file=sys.stderr)
-        return 3
+    except Exception as e:  # noqa: BLE001 - one line and an exit code of its own, never a traceback
+        from train.quiet import unexpected_error
+
+        return unexpected_error("export", e, args.verbose, 3)
     if r.gate is None:
         verdict = "no earlier version to compare with"
     else:

@@ -176,11 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     except ShipyardError as e:
         print(f"monitor: the server: {e}", file=sys.stderr)
         return 3
-    except Exception as e:  # one line and an exit code of its own, never a traceback
-        if args.verbose:
-            logging.getLogger("monitor").exception("unexpected error")
-        print(f"monitor: unexpected error: {type(e).__name__}: {e} (-v shows the traceback)", file=sys.stderr)
-        return 4
+    except Exception as e:  # noqa: BLE001 - one line and an exit code of its own, never a traceback
+        from train.quiet import unexpected_error
+
+        return unexpected_error("monitor", e, args.verbose, 4)
 
 
 if __name__ == "__main__":

@@ -116,11 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"train: error: {e}", file=sys.stderr)
         return 2
-    except Exception as e:  # one line and an exit code of its own, never a traceback
-        if args.verbose:
-            logging.getLogger("train").exception("unexpected error")
-        print(f"train: unexpected error: {type(e).__name__}: {e} (-v shows the traceback)", file=sys.stderr)
-        return 3
+    except Exception as e:  # noqa: BLE001 - one line and an exit code of its own, never a traceback
+        from train.quiet import unexpected_error
+
+        return unexpected_error("train", e, args.verbose, 3)
 
 
 if __name__ == "__main__":

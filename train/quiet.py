@@ -1,4 +1,6 @@
-"""TensorFlow's C++ start-up lines (absl's "All log messages before absl::InitializeLog()", oneDNN,
+"""What the CLIs of train, export and monitor show on the terminal.
+
+TensorFlow's C++ start-up lines (absl's "All log messages before absl::InitializeLog()", oneDNN,
 CUDA probing, CPU instruction notes) kept off a CLI's terminal.
 
 TF 2.21 prints them from C++ while it loads and while it first looks for devices, before
@@ -66,3 +68,13 @@ def import_tensorflow(quiet: bool = True) -> None:
         import tensorflow as tf
 
         tf.config.list_physical_devices("GPU")
+
+
+def unexpected_error(prog: str, error: BaseException, verbose: bool, code: int) -> int:
+    """An error no documented outcome covers: one line (the traceback with -v), and its own exit code."""
+    import logging
+
+    if verbose:
+        logging.getLogger(prog).error("unexpected error", exc_info=error)
+    print(f"{prog}: unexpected error: {type(error).__name__}: {error} (-v shows the traceback)", file=sys.stderr)
+    return code

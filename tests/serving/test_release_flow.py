@@ -8,13 +8,13 @@ import shutil
 import threading
 import time
 
-import numpy as np
 import pytest
 
 import modelbase
 from modelbase import labels as label_history
 from serving.model_config import ReleaseError, Server, ServerError, change_labels, promote, release_candidate, rollback
 from tests.conftest import copy_base, run_cli
+from tests.fixtures.requests import PENGUIN_FEEDS
 from tests.fixtures.servers import free_port, start_local
 
 
@@ -124,15 +124,7 @@ def test_an_unreachable_server_leaves_models_config_untouched(tmp_path):
     assert (tmp_path / label_history.HISTORY_FILE).read_bytes() == history
 
 
-ROW = {
-    "bill_length_mm": np.float32([39.1]),
-    "bill_depth_mm": np.float32([18.7]),
-    "flipper_length_mm": np.float32([181.0]),
-    "body_mass_g": np.float32([3750.0]),
-    "island": np.array(["Torgersen"], dtype=object),
-    "sex": np.array(["male"], dtype=object),
-    "year": np.int64([2007]),
-}
+ROW = PENGUIN_FEEDS
 
 
 def test_release_flow_under_load_fails_no_stable_request(exported, tmp_path):
