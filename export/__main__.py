@@ -26,6 +26,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from modelbase import ConfigFileError
 from train.errors import InputError
 
 
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.force,
                 [c.strip() for c in args.classes.split(",")] if args.classes else None,
             )
-    except InputError as e:
+    except (InputError, ConfigFileError) as e:  # ConfigFileError: a models.config that does not parse
         print(f"export: error: {e}", file=sys.stderr)
         return 2
     except Rejected as e:
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = model_config.Server(args.server) if args.server else None
         now = model_config.release_candidate(base, r.name, r.version, server)
-    except (model_config.ServerError, model_config.ReleaseError) as e:
+    except (model_config.ServerError, model_config.ReleaseError, ConfigFileError) as e:
         print(
             f"export: version {r.version} is published but not labelled: {e}; models.config is unchanged",
             file=sys.stderr,

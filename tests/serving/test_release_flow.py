@@ -184,3 +184,14 @@ def test_the_export_cli_publishes_a_canary_and_says_what_serves_what(penguins_ru
     )
     assert third.returncode == 0 and "no labels moved" in third.stdout
     assert modelbase.labels_of(base, "penguins") == {"stable": 1, "canary": 2}
+
+
+def test_export_refuses_a_models_config_that_does_not_parse_with_one_line(penguins_run, tmp_path):
+    base = tmp_path / "models"
+    base.mkdir()
+    (base / "models.config").write_text("this is not a ModelServerConfig {")
+    r = run_cli("export", "-q", "--run", str(penguins_run.path), "--model-base-path", str(base))
+    ours = [line for line in r.stderr.splitlines() if line.startswith("export:")]
+    assert r.returncode == 2 and len(ours) == 1 and "Error parsing text-format" in ours[0], r.stderr[-500:]
+    assert not (base / "penguins" / "1").exists()  # nothing published
+    assert (base / "models.config").read_text() == "this is not a ModelServerConfig {"
