@@ -19,20 +19,16 @@ the inputs, both outputs, both latencies and the error, if any.
 
 from __future__ import annotations
 
-import base64
 import collections
 import logging
 import random
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from shipyard_client.sinks import Record, Sink
+from shipyard_client.sinks import Record, Sink, jsonable
 
 log = logging.getLogger("shipyard_client.shadow")
 
@@ -47,42 +43,12 @@ class Endpoint:
     label: str | None = None
 
 
-def _jsonable(value: Any) -> Any:
-    """Any input the client takes (mappings, numpy, pandas, rows) as JSON data; what is not data is its str."""
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if hasattr(value, "columns") and hasattr(value, "to_numpy"):  # a pandas DataFrame: its columns
-        return {str(c): _jsonable(value[c].to_numpy()) for c in value.columns}
-    if hasattr(value, "to_numpy") and hasattr(value, "dtype"):  # a pandas Series or Index
-        return _jsonable(value.to_numpy())
-    if hasattr(value, "SerializeToString") and hasattr(value, "ListFields"):  # a protobuf message (tf.Example)
-        from google.protobuf import json_format
-
-        return json_format.MessageToDict(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, bytes):
-        try:
-            return value.decode()
-        except UnicodeDecodeError:
-            return {"b64": base64.b64encode(value).decode()}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and value != value:  # NaN: JSON has none
-        return None
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
 def _outputs(method: str, result: Any) -> Any:
     if method == "predict":
-        return _jsonable(dict(result))
+        return jsonable(dict(result))
     if method == "classify":
-        return {"labels": _jsonable(result.labels), "scores": _jsonable(result.scores)}
-    return {"values": _jsonable(result.values)}
+        return {"labels": jsonable(result.labels), "scores": jsonable(result.scores)}
+    return {"values": jsonable(result.values)}
 
 
 @dataclass
@@ -116,7 +82,7 @@ def _record(
         "primary_version": getattr(job.primary, "version", None),
         "shadow_model": shadow.model,
         "shadow_version": getattr(shadow_result, "version", None),
-        "inputs": _jsonable(job.inputs),
+        "inputs": jsonable(job.inputs),
         "primary_outputs": _outputs(job.method, job.primary) if job.primary is not None else None,
         "shadow_outputs": _outputs(job.method, shadow_result) if shadow_result is not None else None,
         "primary_ms": job.primary_ms,

@@ -25,6 +25,7 @@ purged.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -32,9 +33,11 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 log = logging.getLogger("shipyard_client.shadow")
 
@@ -313,8 +316,40 @@ class Sink:
         self.close()
 
 
+def jsonable(value: Any) -> Any:
+    """Any input the client takes (mappings, numpy, pandas, rows) as JSON data; what is not data is its str."""
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if hasattr(value, "columns") and hasattr(value, "to_numpy"):  # a pandas DataFrame: its columns
+        return {str(c): jsonable(value[c].to_numpy()) for c in value.columns}
+    if hasattr(value, "to_numpy") and hasattr(value, "dtype"):  # a pandas Series or Index
+        return jsonable(value.to_numpy())
+    if hasattr(value, "SerializeToString") and hasattr(value, "ListFields"):  # a protobuf message (tf.Example)
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(value)
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return {"b64": base64.b64encode(value).decode()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and value != value:  # NaN: JSON has none
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
 def _row(r: Record) -> tuple[Any, ...]:
-    return tuple(json.dumps(r.get(c)) if c in _JSON_COLUMNS else r.get(c) for c in COLUMNS)
+    # A record written to a sink directly may hold what json cannot encode (numpy scalars, bytes):
+    # `jsonable` turns those into data, as the shadow client does before it writes.
+    return tuple(json.dumps(r.get(c), default=jsonable) if c in _JSON_COLUMNS else r.get(c) for c in COLUMNS)
 
 
 YIELD_EVERY = 16
