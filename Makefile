@@ -17,7 +17,7 @@ SERVER ?= 127.0.0.1:$(GRPC_PORT)
 IMAGE  ?= shipyard-serving:2.21.0
 
 .PHONY: example-digits example-text shadow-demo diff drift help setup protos demo train train-sql penguins-db reproduce export serve models-config promote canary rollback \
-	serve-docker test-docker test lint bench clean
+	serve-docker test-docker test lint bench bench-large clean
 
 help:
 	@echo "make demo       set up, then train, export and publish the penguins model end to end (artifacts/demo)"
@@ -35,6 +35,7 @@ help:
 	@echo "make shadow-demo  stable and canary on the local server, held-out rows through ShadowClient, the report"
 	@echo "make diff / make drift   the differential test of the demo's two versions; drift of fresh and drifted requests"
 	@echo "make bench      run the benchmarks (table on stdout, JSON in artifacts/bench/)"
+	@echo "make bench-large  training 5M rows streaming: wall per row and peak RSS (about ten minutes)"
 	@echo "make lint       ruff"
 
 setup: $(STAMP)
@@ -161,6 +162,10 @@ test: setup
 
 bench: setup
 	$(PY) -m bench
+
+# Training 5M rows streaming (about ten minutes; not part of `make bench`).
+bench-large: setup
+	$(PY) -m bench train_scale_5m
 
 clean:
 	rm -rf artifacts models .pytest_cache .ruff_cache

@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BENCHMARKS = [
     "bench.train_throughput",
+    "bench.train_scale",
     "bench.export_time_size",
     "bench.digits_cnn",
     "bench.serving",
@@ -25,6 +26,8 @@ BENCHMARKS = [
     "bench.client_sdk",
     "bench.shadow_overhead",
 ]
+
+EXTRA = ["bench.train_scale_5m"]  # run only when named (`make bench-large`)
 
 
 def _table(results: dict[str, dict]) -> str:
@@ -39,11 +42,13 @@ def _table(results: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("names", nargs="*", help="benchmarks to run (default: all): " + ", ".join(BENCHMARKS))
+    p.add_argument(
+        "names", nargs="*", help="benchmarks to run (default: all but the large ones): " + ", ".join(BENCHMARKS + EXTRA)
+    )
     p.add_argument("--out", default="artifacts/bench", help="where the JSON goes (default: %(default)s)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    chosen = [b for b in BENCHMARKS if not args.names or b.split(".")[-1] in args.names]
+    chosen = [b for b in BENCHMARKS + EXTRA if (b in BENCHMARKS and not args.names) or b.split(".")[-1] in args.names]
     if not chosen:
         print(f"no benchmark named {args.names}; have: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2

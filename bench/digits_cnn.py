@@ -32,6 +32,7 @@ def run() -> list[dict]:
     from train.data import load_rows
     from train.metrics import encode_labels
     from train.model import feature_stats, make_inputs, model_inputs
+    from train.prepare import from_columns
     from train.run import split_rows, train_run
     from train.spec import load_spec
 
@@ -50,7 +51,9 @@ def run() -> list[dict]:
         splits = split_rows(spec, big, rows.key)
         n_train = len(splits["train"][rows.key])
 
-        pipeline = [fit.fit(spec, splits, build=digits_cnn.build).examples_per_second for _ in range(TRIALS)]
+        prepared = from_columns(spec, big, rows.key, tmp_path / "work")
+        pipeline = [fit.fit(spec, prepared, build=digits_cnn.build).examples_per_second for _ in range(TRIALS)]
+        prepared.close()
 
         classes = sorted(set(big[spec.label].tolist()))
         x, xv = model_inputs(spec, splits["train"]), model_inputs(spec, splits["validation"])

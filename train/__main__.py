@@ -35,11 +35,18 @@ def _parser() -> argparse.ArgumentParser:
         help="with --reproduce: run the builder file as it is now when it differs from the run's recorded copy",
     )
     p.add_argument("--seed", type=int, help="override the spec's [training].seed")
-    p.add_argument("--source", help="a CSV path or a SQLAlchemy URL (default: the palmerpenguins CSV)")
+    p.add_argument("--source", help="a CSV or Parquet path, or a SQLAlchemy URL (default: the palmerpenguins CSV)")
     p.add_argument(
         "--as-of",
         help="with a SQL source: read the rows whose timestamp is at or before this "
         "ISO-8601 time (default: now, recorded in the manifest)",
+    )
+    p.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        help="rows read from the source at a time (default: 65536, fewer for wide rows); "
+        "memory and results do not depend on it",
     )
     p.add_argument("--out", default="artifacts/runs", help="where run directories go (default: %(default)s)")
     p.add_argument(
@@ -79,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         from train import quiet, run
 
         if args.reproduce:
-            if args.spec or args.seed is not None or args.source or args.as_of:
-                raise InputError("--reproduce takes everything from the run; no --seed, --source or --as-of")
+            if args.spec or args.seed is not None or args.source or args.as_of or args.chunk_rows is not None:
+                raise InputError(
+                    "--reproduce takes everything from the run; no --seed, --source, --as-of or --chunk-rows"
+                )
             quiet.import_tensorflow(not args.verbose)
             r = run.reproduce(Path(args.reproduce), use_current_builder=args.use_current_builder)
             if r.builder_ran:
@@ -95,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if args.use_current_builder:
             raise InputError("--use-current-builder goes with --reproduce")
+        from train.data import DEFAULT_CHUNK_ROWS
         from train.spec import load_spec
 
         spec = load_spec(args.spec)
@@ -110,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.out),
             op_determinism=not args.no_op_determinism,
             spec_path=args.spec,
+            chunk_rows=DEFAULT_CHUNK_ROWS if args.chunk_rows is None else args.chunk_rows,
         )
         print(_summary(result.manifest, result.path))
         return 0

@@ -15,7 +15,9 @@ inside the distribution strategy's scope. `ctx` gives:
   TextVectorization layer with its adapted vocabulary, images as they are.
 - `ctx.features()`: every feature as one [batch, k] tensor, the way the built-in model sees them.
 - `ctx.train`: the training split's inputs as numpy arrays (images decoded), to `adapt()` layers of
-  one's own on the training split and nothing else (`ctx.train["text"]`).
+  one's own on the training split and nothing else (`ctx.train["text"]`): every training row up to
+  100,000, beyond that 100,000 rows picked by a seeded permutation, in key order (`builder_sample_rows`
+  in the manifest), so memory stays bounded on large data.
 - `ctx.head(x)`: the task's output layer (softmax over the classes, or the rescaled regression output).
 - `ctx.spec`, `ctx.task`, `ctx.classes`, `ctx.n_classes`, `ctx.seed`.
 

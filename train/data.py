@@ -17,16 +17,29 @@ Rows missing a `required` feature are dropped and counted per feature, like rows
 The CSV has no key column: each row gets its 0-based position in the file as `row_id`, which is
 stable while rows are only appended. A SQL table keeps its own key.
 
-The as-of read returns the rows whose timestamp column is at or before the timestamp. That is a
-faithful re-extraction only while rows are appended and never updated in place or deleted: an
-updated row changes its content (and the snapshot hash), a deleted one disappears. Tables that
-update rows need a history (valid-from/valid-to) table to read as of a time.
+Every source is read in chunks (`chunk_rows` rows at a time, CSV and SQL alike; a SQL read uses a
+server-side cursor where the driver has one), so reading holds one chunk, never the table. A CSV that
+changes while it is read (appended to, rewritten) is refused; read it again once it is complete.
+
+The as-of read returns the rows whose timestamp column is at or before the timestamp, in one
+transaction (REPEATABLE READ on PostgreSQL, one read transaction on SQLite), so rows committed while
+it runs are not seen. A timestamp column with a time zone is compared in UTC; one without is taken
+as UTC. That is a faithful re-extraction only while rows are appended and never updated in place or
+deleted: an updated row changes its content (and the snapshot hash), a deleted one disappears.
+Tables that update rows need a history (valid-from/valid-to) table to read as of a time. One case no
+as-of read can exclude: a row whose timestamp is earlier than the as-of time but whose transaction
+commits after the read (a writer that stamps rows before a long transaction). The first read misses
+it and a later read as of the same time finds it, and the two snapshots' hashes differ. Stamp rows
+at commit time (or read as of a time older than the longest writing transaction) to rule that out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from train.errors import InputError
+from train.progress import Progress
 from train.spec import Spec
 
 log = logging.getLogger(__name__)
@@ -62,9 +76,6 @@ class Rows:
     def __len__(self) -> int:
         return len(self.columns[self.key])
 
-    def take(self, mask: np.ndarray) -> dict[str, np.ndarray]:
-        return {k: v[mask] for k, v in self.columns.items()}
-
 
 def parse_as_of(text: str) -> dt.datetime:
     """An ISO-8601 timestamp; an aware one is converted to UTC, a naive one is taken as UTC."""
@@ -84,7 +95,7 @@ def _is_na(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _to_float(name: str, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def _to_float(name: str, values: np.ndarray, keys: Any) -> np.ndarray:
     out = np.full(len(values), np.nan, dtype=np.float64)
     for i, v in enumerate(values):
         if v is None or (isinstance(v, str) and v.strip() in ("", "NA", "NaN", "nan")):
@@ -96,7 +107,7 @@ def _to_float(name: str, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def _to_int(name: str, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def _to_int(name: str, values: np.ndarray, keys: Any) -> np.ndarray:
     floats = _to_float(name, values, keys)
     out = np.full(len(values), MISSING_INT, dtype=np.int64)
     for i, f in enumerate(floats):
@@ -121,7 +132,7 @@ def image_format(data: bytes) -> str | None:
     return None
 
 
-def _to_bytes(name: str, values: np.ndarray, keys: np.ndarray, base_dir: Path | None) -> np.ndarray:
+def _to_bytes(name: str, values: np.ndarray, keys: Any, base_dir: Path | None) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):
         if v is None or (isinstance(v, str) and v.strip() == "") or (isinstance(v, float) and np.isnan(v)):
@@ -146,7 +157,7 @@ def _to_bytes(name: str, values: np.ndarray, keys: np.ndarray, base_dir: Path | 
     return out
 
 
-def _to_tensor(name: str, shape: tuple[int, ...], values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def _to_tensor(name: str, shape: tuple[int, ...], values: np.ndarray, keys: Any) -> np.ndarray:
     import json
 
     size = int(np.prod(shape))
@@ -192,28 +203,20 @@ def _to_str(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def type_columns(
-    spec: Spec,
-    raw: dict[str, np.ndarray],
-    key: str,
-    source: str,
-    as_of: str | None = None,
-    base_dir: Path | None = None,
-) -> Rows:
-    """Turn raw columns (any Python values) into canonical typed columns, sorted by key."""
-    n = len(raw[key])
-    if n == 0:
-        raise InputError(f"data: {source} has no rows")
-    keys = raw[key]
-    if any(k is None for k in keys):
-        raise InputError(f"data: the key column {key!r} has missing values in {source}")
-    if len(set(keys.tolist())) != n:
-        raise InputError(f"data: the key column {key!r} is not unique in {source}")
-    cols: dict[str, np.ndarray] = {}
-    if all(isinstance(k, (int, np.integer)) for k in keys):
-        cols[key] = np.asarray(keys, dtype=np.int64)
-    else:
-        cols[key] = np.array([str(k) for k in keys], dtype=object)
+def type_chunk(
+    spec: Spec, raw: dict[str, np.ndarray], key: str, base_dir: Path | None, counts: Counts
+) -> dict[str, np.ndarray]:
+    """Raw columns (any Python values) to canonical typed columns, in the source's order; rows missing
+    the label or a required feature are dropped and counted. The key column stays text (see Counts)."""
+    keys = _KeyNames(raw[key])
+    for k in raw[key].tolist():
+        if k is None:
+            raise InputError(f"data: the key column {key!r} has missing values in {counts.source}")
+        if counts.key_is_int and not (isinstance(k, (int, np.integer)) or (isinstance(k, str) and _INT.match(k))):
+            counts.key_is_int = False
+    texts = np.empty(len(raw[key]), dtype=object)
+    texts[:] = [str(k) for k in raw[key].tolist()]
+    cols: dict[str, np.ndarray] = {key: texts}
     for f in spec.features:
         if f.kind == "numeric" and f.shape:
             cols[f.name] = _to_tensor(f.name, f.shape, raw[f.name], keys)
@@ -233,36 +236,102 @@ def type_columns(
         lab = _to_float(spec.label, label, keys)
         keep = ~np.isnan(lab)
     cols[spec.label] = lab
-    dropped = int((~keep).sum())
-    if dropped:
-        log.info("dropped %d row(s) with a missing label %r", dropped, spec.label)
-    dropped_required: dict[str, int] = {}
+    counts.rows_read += len(texts)
+    counts.dropped_missing_label += int((~keep).sum())
     for f in spec.features:
         if f.required:
             missing = is_missing(f.kind, cols[f.name]) & keep
             if missing.any():
-                dropped_required[f.name] = int(missing.sum())
-                log.info("dropped %d row(s) missing the required feature %r", int(missing.sum()), f.name)
+                counts.dropped_missing_required[f.name] = counts.dropped_missing_required.get(f.name, 0) + int(
+                    missing.sum()
+                )
             keep &= ~missing
-    cols = {k: v[keep] for k, v in cols.items()}
-    if len(cols[key]) == 0:
-        raise InputError(f"data: every row of {source} misses the label {spec.label!r} or a required feature")
-    order = np.argsort(cols[key], kind="stable")
-    cols = {k: v[order] for k, v in cols.items()}
-    distinct = np.unique(cols[spec.label])
+    if not keep.all():
+        cols = {k: v[keep] for k, v in cols.items()}
+    counts.rows_kept += len(cols[key])
+    return cols
+
+
+_INT = re.compile(r"-?[0-9]+\Z")
+
+
+class _KeyNames:
+    """Keys as messages name them: an integer key as a number."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.keys = keys
+
+    def __getitem__(self, i: int) -> Any:
+        k = self.keys[i]
+        return int(k) if isinstance(k, str) and _INT.match(k) else k
+
+
+@dataclass
+class Counts:
+    """What one read of a source saw. The key column of every chunk is text; `key_is_int` tells, once
+    the read is done, whether every key was an integer (a CSV cell of digits, an integer SQL value):
+    then the keys are integers, ordered as numbers; otherwise strings."""
+
+    source: str
+    key: str
+    as_of: str | None = None
+    rows_read: int = 0
+    rows_kept: int = 0
+    dropped_missing_label: int = 0
+    dropped_missing_required: dict[str, int] = field(default_factory=dict)
+    key_is_int: bool = True
+
+    def finish(self, spec: Spec) -> None:
+        """Log what was dropped; refuse a read that kept no row."""
+        if self.dropped_missing_label:
+            log.info("dropped %d row(s) with a missing label %r", self.dropped_missing_label, spec.label)
+        for name, n in self.dropped_missing_required.items():
+            log.info("dropped %d row(s) missing the required feature %r", n, name)
+        if self.rows_read == 0:
+            raise InputError(f"data: {self.source} has no rows")
+        if self.rows_kept == 0:
+            raise InputError(f"data: every row of {self.source} misses the label {spec.label!r} or a required feature")
+
+
+def final_keys(texts: np.ndarray, key_is_int: bool) -> np.ndarray:
+    """The key column in its final type: int64 when every key was an integer, else str."""
+    if key_is_int:
+        return np.array([int(k) for k in texts.tolist()], dtype=np.int64)
+    return texts
+
+
+def check_labels(spec: Spec, distinct: list[Any], source: str) -> None:
     if len(distinct) < 2:
         what = "class" if spec.task == "classification" else "value"
         raise InputError(
             f"data: the label {spec.label!r} has a single {what} ({distinct[0]!r}) in {source}; nothing to learn"
         )
-    return Rows(
-        key=key,
-        columns=cols,
-        source=source,
-        as_of=as_of,
-        dropped_missing_label=dropped,
-        dropped_missing_required=dropped_required,
+
+
+def duplicate_key(sorted_keys: np.ndarray) -> Any | None:
+    """The first key that appears twice in a sorted key column, or None."""
+    same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+    return (
+        sorted_keys[same[0]].item()
+        if len(same) and isinstance(sorted_keys[same[0]], np.generic)
+        else (sorted_keys[same[0]] if len(same) else None)
     )
+
+
+def rows_of(spec: Spec, reading: Reading) -> Rows:
+    """Every row of a read in memory, sorted by key (for small data and tools; training streams)."""
+    chunks = list(reading)
+    key = reading.counts.key
+    cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    cols[key] = final_keys(cols[key], reading.counts.key_is_int)
+    order = np.argsort(cols[key], kind="stable")
+    cols = {k: v[order] for k, v in cols.items()}
+    dup = duplicate_key(cols[key])
+    if dup is not None:
+        raise InputError(f"data: the key column {key!r} is not unique in {reading.counts.source} ({dup!r} repeats)")
+    check_labels(spec, np.unique(cols[spec.label]).tolist(), reading.counts.source)
+    c = reading.counts
+    return Rows(key, cols, c.source, c.as_of, c.dropped_missing_label, dict(c.dropped_missing_required))
 
 
 def _require_columns(spec: Spec, available: list[str], source: str, key: str | None) -> None:
@@ -272,34 +341,237 @@ def _require_columns(spec: Spec, available: list[str], source: str, key: str | N
         raise InputError(f"data: column {missing[0]!r} is missing from {source} (it has: {', '.join(available)})")
 
 
-def read_csv(spec: Spec, path: Path) -> Rows:
-    import csv
+DEFAULT_CHUNK_ROWS = 65_536
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CHUNK_BYTES = 64 << 20  # a chunk of wide rows (images, long text) is cut to about this much memory
 
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
+
+def chunk_bytes(chunk: dict[str, np.ndarray]) -> int:
+    """About what a typed chunk takes in memory (values, and a Python object's overhead for each string)."""
+    total = 0
+    for v in chunk.values():
+        total += sum(len(x) for x in v.tolist()) + 56 * len(v) if v.dtype == object else v.nbytes
+    return total
+
+
+class Reading:
+    """One pass over a source: iterating yields typed chunks (see `type_chunk`) in the source's order,
+    at most `chunk_rows` rows each; `counts` says what was read, dropped and refused."""
+
+    def __init__(self, spec: Spec, source: str | None, as_of: str | None, chunk_rows: int = DEFAULT_CHUNK_ROWS):
+        if chunk_rows < 1:
+            raise InputError(f"--chunk-rows must be at least 1, not {chunk_rows}")
+        self.spec = spec
+        self.chunk_rows = chunk_rows
+        self.rows_next = chunk_rows
+        if source is None or not is_sql_url(source):
+            if as_of is not None:
+                raise InputError(
+                    "--as-of needs a SQL source (--source sqlite:///... or another SQLAlchemy URL); "
+                    "a CSV or Parquet file has no timestamps"
+                )
+            self.path: Path | None = penguins_csv() if source is None else Path(source)
+            self.url: str | None = None
+            self.when: dt.datetime | None = None
+            self.counts = Counts(str(self.path), spec.data.key)
+        else:
+            self.path = None
+            self.url = source
+            self.when = parse_as_of(as_of) if as_of is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            where = f"table {spec.data.table!r} at {_redact(source)}"
+            self.counts = Counts(where, spec.data.key, self.when.isoformat())
+
+    def _sized(self, chunk: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        """Size the next chunk: `chunk_rows` rows, or fewer while rows are wide enough that a chunk would
+        pass CHUNK_BYTES (the chunk size is never the user's memory problem)."""
+        size = chunk_bytes(chunk)
+        self.rows_next = min(self.chunk_rows, max(1, int(rows * CHUNK_BYTES / size))) if size else self.chunk_rows
+        return chunk
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        progress = Progress("read", log)
+        self.rows_next = min(self.chunk_rows, 1024)  # a first chunk small enough to size the rows by
+        if self.path is None:
+            chunks = self._sql()
+        elif self.path.suffix.lower() in PARQUET_SUFFIXES:
+            chunks = self._parquet()
+        else:
+            chunks = self._csv()
+        for chunk in chunks:
+            progress.update(self.counts.rows_read)
+            if len(chunk[self.counts.key]):
+                yield chunk
+        progress.done(self.counts.rows_read)
+        self.counts.finish(self.spec)
+
+    def _csv(self) -> Iterator[dict[str, np.ndarray]]:
+        import csv
+        import itertools
+
+        path = self.path
+        assert path is not None
+        spec, key = self.spec, self.spec.data.key
+        try:
+            fh = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed by the `with fh` below
+        except OSError as e:
+            raise InputError(f"data: cannot read {path}: {e.strerror}") from None
+        with fh:
+            before = os.fstat(fh.fileno())
             reader = csv.reader(fh)
-            header = next(reader, None)
-            body = list(reader)
-    except OSError as e:
-        raise InputError(f"data: cannot read {path}: {e.strerror}") from None
-    if header is None:
-        raise InputError(f"data: {path} is empty (no header, no rows)")
-    key = spec.data.key
-    has_key = key in header
-    _require_columns(spec, header, str(path), key if has_key else None)
-    if not body:
-        raise InputError(f"data: {path} has no rows")
-    for i, r in enumerate(body):
-        if len(r) != len(header):
-            raise InputError(f"data: {path} line {i + 2} has {len(r)} fields, the header has {len(header)}")
-    raw = {h: np.array([r[j] for r in body], dtype=object) for j, h in enumerate(header)}
-    if has_key:
-        keys = raw[key].tolist()
-        if all(k.lstrip("-").isdigit() for k in keys):  # an integer key is read as one; others stay strings
-            raw[key] = np.array([int(k) for k in keys], dtype=object)
-    else:
-        raw[key] = np.arange(len(body), dtype=np.int64).astype(object)
-    return type_columns(spec, raw, key, str(path), base_dir=path.resolve().parent)
+            try:
+                header = next(reader, None)
+            except (UnicodeDecodeError, csv.Error) as e:
+                raise InputError(f"data: cannot read {path}: {e}") from None
+            if header is None:
+                raise InputError(f"data: {path} is empty (no header, no rows)")
+            has_key = key in header
+            _require_columns(spec, header, str(path), key if has_key else None)
+            wanted = list(dict.fromkeys([*([key] if has_key else []), *spec.feature_names, spec.label]))
+            where = [header.index(h) for h in wanted]
+            position = 0
+            base_dir = path.resolve().parent
+            while True:
+                try:
+                    body = list(itertools.islice(reader, self.rows_next))
+                except (UnicodeDecodeError, csv.Error) as e:
+                    raise InputError(f"data: cannot read {path} after line {position + 1}: {e}") from None
+                _unchanged(path, fh, before)
+                if not body:
+                    break
+                for i, r in enumerate(body):
+                    if len(r) != len(header):
+                        raise InputError(
+                            f"data: {path} line {position + i + 2} has {len(r)} fields, the header has {len(header)}"
+                        )
+                raw = {}
+                for h, j in zip(wanted, where, strict=True):
+                    col = np.empty(len(body), dtype=object)
+                    col[:] = [r[j] for r in body]
+                    raw[h] = col
+                if not has_key:
+                    raw[key] = np.arange(position, position + len(body), dtype=np.int64).astype(object)
+                position += len(body)
+                yield self._sized(type_chunk(spec, raw, key, base_dir, self.counts), len(body))
+
+    def _parquet(self) -> Iterator[dict[str, np.ndarray]]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self.path
+        assert path is not None
+        spec, key = self.spec, self.spec.data.key
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - closed by the `with fh` below
+            pf = pq.ParquetFile(fh)
+        except OSError as e:
+            raise InputError(f"data: cannot read {path}: {e.strerror or e}") from None
+        except pa.ArrowInvalid as e:
+            raise InputError(f"data: {path} is not a Parquet file: {e}") from None
+        with fh:
+            before = os.fstat(fh.fileno())
+            header = pf.schema_arrow.names
+            has_key = key in header
+            _require_columns(spec, header, str(path), key if has_key else None)
+            wanted = list(dict.fromkeys([*([key] if has_key else []), *spec.feature_names, spec.label]))
+            position = 0
+            base_dir = path.resolve().parent
+            batches = pf.iter_batches(batch_size=256, columns=wanted)  # gathered into chunks of rows_next rows
+            pending: list[Any] = []
+            done = False
+            while not done:
+                try:
+                    batch = next(batches, None)
+                except (OSError, pa.ArrowInvalid) as e:
+                    raise InputError(f"data: cannot read {path} after row {position}: {e}") from None
+                _unchanged(path, fh, before)
+                done = batch is None
+                if batch is not None:
+                    pending.append(batch)
+                rows = sum(b.num_rows for b in pending)
+                if not pending or (not done and rows < self.rows_next):
+                    continue
+                table = pa.Table.from_batches(pending)
+                pending = []
+                raw = {}
+                for name in wanted:
+                    col = np.empty(rows, dtype=object)
+                    col[:] = table.column(name).to_pylist()
+                    raw[name] = col
+                if not has_key:
+                    raw[key] = np.arange(position, position + rows, dtype=np.int64).astype(object)
+                position += rows
+                yield self._sized(type_chunk(spec, raw, key, base_dir, self.counts), rows)
+
+    def _sql(self) -> Iterator[dict[str, np.ndarray]]:
+        import sqlalchemy as sa
+
+        spec, url, as_of = self.spec, self.url, self.when
+        assert url is not None and as_of is not None
+        table_name, ts, key = spec.data.table, spec.data.timestamp_column, spec.data.key
+        shown = _redact(url)
+        if not table_name or not ts:
+            raise InputError("spec: a SQL source needs [data].table and [data].timestamp_column")
+        try:
+            parsed = sa.engine.make_url(url)
+            engine = sa.create_engine(url)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as e:
+            raise InputError(f"data: {shown!r} is not a usable SQLAlchemy URL: {e}") from None
+        except ImportError as e:
+            raise InputError(f"data: {shown!r} needs a database driver that is not installed ({e})") from None
+        db = parsed.database
+        sqlite = parsed.get_backend_name() == "sqlite"
+        if sqlite and db and db != ":memory:" and not Path(db).is_file():
+            # SQLite would create an empty database file here; a wrong path must not leave one behind.
+            raise InputError(f"data: the SQLite database {db} does not exist")
+        where = self.counts.source
+        try:
+            with engine.connect() as conn:
+                if sqlite:
+                    conn.exec_driver_sql("BEGIN")  # one read transaction (pysqlite does not begin one for reads)
+                elif engine.dialect.name == "postgresql":
+                    conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                md = sa.MetaData()
+                try:
+                    table = sa.Table(table_name, md, autoload_with=conn)
+                except sa.exc.NoSuchTableError:
+                    raise InputError(f"data: there is no {where}") from None
+                _require_columns(spec, [c.name for c in table.columns], where, key)
+                if ts not in table.columns:
+                    raise InputError(f"data: the timestamp column {ts!r} is missing from {where}")
+                column = table.c[ts]
+                cut = as_of.replace(tzinfo=dt.UTC) if getattr(column.type, "timezone", False) else as_of
+                total, earliest = conn.execute(sa.select(sa.func.count(), sa.func.min(column))).one()
+                if total == 0:
+                    raise InputError(f"data: {where} is empty")
+                wanted = [table.c[c] for c in dict.fromkeys([key, *spec.feature_names, spec.label])]
+                names = [c.name for c in wanted]
+                query = sa.select(*wanted).where(column <= cut).order_by(table.c[key])
+                result = conn.execution_options(stream_results=True, yield_per=self.chunk_rows).execute(query)
+                while part := result.fetchmany(self.rows_next):
+                    raw = {n: np.empty(len(part), dtype=object) for n in names}
+                    for i, rec in enumerate(part):
+                        for n, v in zip(names, rec, strict=True):
+                            raw[n][i] = v
+                    yield self._sized(type_chunk(spec, raw, key, None, self.counts), len(part))
+                conn.rollback()
+        except sa.exc.OperationalError as e:
+            raise InputError(f"data: cannot read {where}: {e.orig}") from None
+        finally:
+            engine.dispose()
+        if self.counts.rows_read == 0:
+            raise InputError(
+                f"data: no rows of {where} at or before as-of {as_of.isoformat()} (the earliest {ts} is {earliest})"
+            )
+        log.info("read %d of %d rows of %s as of %s", self.counts.rows_read, total, where, as_of.isoformat())
+
+
+def _unchanged(path: Path, fh: Any, before: os.stat_result) -> None:
+    now = os.fstat(fh.fileno())
+    if (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise InputError(
+            f"data: {path} changed while it was read (size {before.st_size} -> {now.st_size} bytes); "
+            "read it again once it is complete"
+        )
 
 
 def _redact(url: str) -> str:
@@ -311,73 +583,14 @@ def _redact(url: str) -> str:
         return url
 
 
-def read_sql(spec: Spec, url: str, as_of: dt.datetime) -> Rows:
-    import sqlalchemy as sa
-
-    table_name = spec.data.table
-    ts = spec.data.timestamp_column
-    key = spec.data.key
-    shown = _redact(url)
-    if not table_name or not ts:
-        raise InputError("spec: a SQL source needs [data].table and [data].timestamp_column")
-    try:
-        parsed = sa.engine.make_url(url)
-        engine = sa.create_engine(url)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as e:
-        raise InputError(f"data: {shown!r} is not a usable SQLAlchemy URL: {e}") from None
-    db = parsed.database
-    if parsed.get_backend_name() == "sqlite" and db and db != ":memory:" and not Path(db).is_file():
-        # SQLite would create an empty database file here; a wrong path must not leave one behind.
-        raise InputError(f"data: the SQLite database {db} does not exist")
-    where = f"table {table_name!r} at {shown}"
-    try:
-        with engine.connect() as conn:
-            md = sa.MetaData()
-            try:
-                table = sa.Table(table_name, md, autoload_with=conn)
-            except sa.exc.NoSuchTableError:
-                raise InputError(f"data: there is no {where}") from None
-            _require_columns(spec, [c.name for c in table.columns], where, key)
-            if ts not in table.columns:
-                raise InputError(f"data: the timestamp column {ts!r} is missing from {where}")
-            total, earliest = conn.execute(sa.select(sa.func.count(), sa.func.min(table.c[ts]))).one()
-            if total == 0:
-                raise InputError(f"data: {where} is empty")
-            wanted = [table.c[c] for c in dict.fromkeys([key, *spec.feature_names, spec.label])]
-            result = conn.execute(sa.select(*wanted).where(table.c[ts] <= as_of).order_by(table.c[key]))
-            records = result.all()
-    except sa.exc.OperationalError as e:
-        raise InputError(f"data: cannot read {where}: {e.orig}") from None
-    finally:
-        engine.dispose()
-    if not records:
-        raise InputError(
-            f"data: no rows of {where} at or before as-of {as_of.isoformat()} (the earliest {ts} is {earliest})"
-        )
-    names = [c.name for c in wanted]
-    raw = {n: np.empty(len(records), dtype=object) for n in names}
-    for i, rec in enumerate(records):
-        for n, v in zip(names, rec, strict=True):
-            raw[n][i] = v
-    log.info("read %d of %d rows of %s as of %s", len(records), total, where, as_of.isoformat())
-    return type_columns(spec, raw, key, where, as_of=as_of.isoformat())
-
-
 def is_sql_url(source: str) -> bool:
     return "://" in source
 
 
-def load_rows(spec: Spec, source: str | None, as_of: str | None) -> Rows:
-    """Read the rows from `source` (None: the penguins CSV; a path: a CSV; a URL: SQL as of `as_of`)."""
-    if source is None or not is_sql_url(source):
-        if as_of is not None:
-            raise InputError(
-                "--as-of needs a SQL source (--source sqlite:///... or another SQLAlchemy URL); a CSV has no timestamps"
-            )
-        path = penguins_csv() if source is None else Path(source)
-        return read_csv(spec, path)
-    when = parse_as_of(as_of) if as_of is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return read_sql(spec, source, when)
+def load_rows(spec: Spec, source: str | None, as_of: str | None, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Rows:
+    """Every row of `source` in memory (None: the penguins CSV; a path: a CSV, or Parquet by its suffix;
+    a URL: SQL as of `as_of`)."""
+    return rows_of(spec, Reading(spec, source, as_of, chunk_rows))
 
 
 def describe_source(source: str | None) -> dict[str, Any]:
@@ -385,4 +598,6 @@ def describe_source(source: str | None) -> dict[str, Any]:
         return {"kind": "csv", "location": "palmerpenguins:data/penguins.csv"}
     if is_sql_url(source):
         return {"kind": "sql", "location": _redact(source)}
+    if Path(source).suffix.lower() in PARQUET_SUFFIXES:
+        return {"kind": "parquet", "location": str(source)}
     return {"kind": "csv", "location": str(source)}

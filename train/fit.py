@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from train import builder as builders
 from train.metrics import encode_labels, evaluate
-from train.model import feature_stats, make_inputs, model_inputs
+from train.model import INPUT_DTYPES, STATS_BLOCK_ROWS, Moments, input_shape, make_inputs, model_inputs, split_stats
+from train.prepare import Prepared
 from train.spec import Spec
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,14 @@ def optimizer(spec: Spec) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=t.learning_rate)
 
 
-def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
-    """ "balanced": n / (classes * count) per class present in the training labels.
+def class_weights(counts: list[int]) -> dict[int, float]:
+    """ "balanced": n / (classes * count) per class present in the training labels (counts per class index).
 
-    >>> class_weights(np.array([0, 0, 0, 1]), 2)
+    >>> class_weights([3, 1])
     {0: 0.6666666666666666, 1: 2.0}
     """
-    counts = np.bincount(y.astype(np.int64), minlength=n_classes)
-    return {i: float(len(y) / (n_classes * c)) if c else 1.0 for i, c in enumerate(counts.tolist())}
+    n, k = sum(counts), len(counts)
+    return {i: float(n / (k * c)) if c else 1.0 for i, c in enumerate(counts)}
 
 
 def select_strategy() -> tuple[tf.distribute.Strategy, str]:
@@ -73,11 +74,76 @@ def select_strategy() -> tuple[tf.distribute.Strategy, str]:
     return tf.distribute.get_strategy(), "CPU"
 
 
-def dataset(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size)
+GATHER_ROWS = 4096  # rows read from the split store at a time (whole batches of them)...
+GATHER_BYTES = 64 << 20  # ...or fewer, when wide rows (images) would take more than this in memory
+SAMPLE_ROWS = 100_000  # at most this many training rows in `ctx.train` for a builder's own adapt()...
+SAMPLE_BYTES = 512 << 20  # ...or fewer, when their model inputs would take more than this
+SAMPLE_STREAM = 1 << 30  # the permutation that picks them (epochs use 0, 1, ...)
+
+
+def permutation(n: int, seed: int, epoch: int, start: int, stop: int) -> np.ndarray:
+    """Positions [start, stop) of one seeded permutation of range(n), computed without a buffer:
+    `tf.random.experimental.index_shuffle`, a bijection fixed by (seed, epoch) alone."""
+    if n == 1:
+        return np.zeros(stop - start, dtype=np.int64)
+    return tf.random.experimental.index_shuffle(
+        tf.range(start, stop, dtype=tf.int64), seed=tf.constant([seed, epoch], tf.int64), max_index=n - 1
+    ).numpy()
+
+
+def input_row_bytes(spec: Spec, table: Any) -> float:
+    """About what one row takes in memory as model inputs: its bytes in the store, and a decoded image
+    (float32 [height, width, channels]) for each image feature."""
+    stored = table.row_bytes([*spec.feature_names, spec.label]) if hasattr(table, "row_bytes") else 0.0
+    decoded = sum(4 * f.height * f.width * f.channels for f in spec.features if f.kind == "image")  # type: ignore[operator]
+    return float(stored + decoded)
+
+
+def dataset(
+    spec: Spec, table: Any, classes: list[str] | None, batch_size: int, shuffle_seed: int | None
+) -> tf.data.Dataset:
+    """Batches of (model inputs, encoded labels) from a split store. With a seed, epoch e visits the
+    rows in `permutation(n, seed, e)` order, so no shuffle buffer holds rows: memory is one gather
+    of rows, whatever the split's size, and small and large data take the same code."""
+    n = len(table)
+    names = [*spec.feature_names, spec.label]
+    per_row = input_row_bytes(spec, table)
+    rows = min(GATHER_ROWS, max(1, int(GATHER_BYTES // per_row))) if per_row else GATHER_ROWS
+    gather = max(1, rows // batch_size) * batch_size  # the batches do not depend on it: positions do
+    epochs = iter(range(1 << 62))
+
+    def batches() -> Any:
+        epoch = next(epochs)
+        for start in range(0, n, gather):
+            stop = min(n, start + gather)
+            if shuffle_seed is None:
+                cols = table.slice(start, stop, names)
+            else:
+                cols = table.take(permutation(n, shuffle_seed, epoch, start, stop), names)
+            x = model_inputs(spec, cols)
+            y = encode_labels(spec, cols[spec.label], classes)
+            for b in range(0, stop - start, batch_size):
+                yield {k: v[b : b + batch_size] for k, v in x.items()}, y[b : b + batch_size]
+
+    x_sig = {f.name: tf.TensorSpec((None, *input_shape(f)), tf.as_dtype(INPUT_DTYPES[f.kind])) for f in spec.features}
+    y_sig = tf.TensorSpec((None,), tf.int64 if spec.task == "classification" else tf.float32)
+    ds = tf.data.Dataset.from_generator(batches, output_signature=(x_sig, y_sig))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-n // batch_size)))
+    return ds.prefetch(2)
+
+
+def builder_sample(spec: Spec, table: Any, seed: int) -> tuple[dict[str, np.ndarray], int]:
+    """The training rows a builder sees in `ctx.train`: all of them up to SAMPLE_ROWS (fewer for wide
+    rows, see SAMPLE_BYTES), else that many rows chosen by a seeded permutation, in key order. Returns
+    the model inputs and the row count."""
+    n = len(table)
+    per_row = input_row_bytes(spec, table)
+    limit = min(SAMPLE_ROWS, max(1_000, int(SAMPLE_BYTES // per_row))) if per_row else SAMPLE_ROWS
+    if n <= limit:
+        cols = table.slice(0, n, spec.feature_names)
+    else:
+        cols = table.take(np.sort(permutation(n, seed, SAMPLE_STREAM, 0, limit)), spec.feature_names)
+    return model_inputs(spec, cols), min(n, limit)
 
 
 def weights_sha256(model: keras.Model) -> str:
@@ -93,16 +159,37 @@ def weights_sha256(model: keras.Model) -> str:
 
 
 class EpochLog(keras.callbacks.Callback):
-    """One log line per epoch: the progress of a long training, through stdlib logging."""
+    """One log line per epoch (rows, rate, metrics) and, within a long epoch, a line at most every
+    `every` seconds with the rows done: the progress of a long training, through stdlib logging."""
 
-    def __init__(self, epochs: int) -> None:
+    def __init__(self, epochs: int, rows: int, batch_size: int, every: float = 30.0) -> None:
         super().__init__()
         self.epochs = epochs
-        self.start = time.perf_counter()
+        self.rows = rows
+        self.batch_size = batch_size
+        self.every = every
+        self.start = self.epoch_start = self.last = time.perf_counter()
+        self.epoch: int = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epoch = epoch
+        self.epoch_start = self.last = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            done = min(self.rows, (batch + 1) * self.batch_size)
+            rate = done / (now - self.epoch_start)
+            log.info("epoch %d/%d: %d of %d rows (%.0f rows/s)", self.epoch + 1, self.epochs, done, self.rows, rate)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         shown = " ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()))
-        log.info("epoch %d/%d %s (%.1fs)", epoch + 1, self.epochs, shown, time.perf_counter() - self.start)
+        seconds = time.perf_counter() - self.epoch_start
+        rate = self.rows / seconds if seconds else 0.0
+        elapsed = time.perf_counter() - self.start
+        what = f"epoch {epoch + 1}/{self.epochs}: {self.rows} rows ({rate:.0f} rows/s)"
+        log.info("%s %s (%.1fs)", what, shown, elapsed)
 
 
 @dataclass
@@ -119,33 +206,33 @@ class Trained:
     label_stats: dict[str, float] = field(default_factory=dict)
     # With early stopping: the patience, the epochs run, the epoch kept (1-based) and its validation loss.
     early_stopping: dict[str, Any] | None = None
+    builder_sample_rows: int = 0  # training rows in ctx.train
 
 
 def fit(
     spec: Spec,
-    splits: dict[str, dict[str, np.ndarray]],
+    prepared: Prepared,
     op_determinism: bool = True,
     build: Callable[..., Any] | None = None,
 ) -> Trained:
-    """Fit the spec's model on splits["train"], report metrics on "validation" and "test".
+    """Fit the spec's model on the prepared "train" split, report metrics on "validation" and "test".
 
     `build`: the user's builder function (see train.builder); None for the built-in model."""
     seed = spec.training.seed
     configure(seed, op_determinism)
+    splits = prepared.splits
     train = splits["train"]
-    classes = (
-        sorted(set().union(*(set(s[spec.label].tolist()) for s in splits.values())))
-        if spec.task == "classification"
-        else None
-    )
-    stats = {f.name: feature_stats(f, train[f.name]) for f in spec.features}
+    classes = prepared.classes
+    stats = split_stats(spec.features, train)
     label_stats: dict[str, float] = {}
+    y_train = train.slice(0, len(train), [spec.label])[spec.label]
     if spec.task == "regression":
-        y = train[spec.label]
-        label_stats = {"mean": float(y.mean()), "std": float(y.std()) or 1.0}
-
-    ys = {name: encode_labels(spec, s[spec.label], classes) for name, s in splits.items()}
-    xs = {name: model_inputs(spec, s) for name, s in splits.items()}
+        moments = Moments()
+        for at in range(0, len(y_train), STATS_BLOCK_ROWS):
+            moments.update(y_train[at : at + STATS_BLOCK_ROWS])
+        _, mean, var = moments.result()
+        label_stats = {"mean": float(mean[0]), "std": float(np.sqrt(var[0])) or 1.0}
+    sample, sample_rows = builder_sample(spec, train, seed)
 
     strategy, device = select_strategy()
     with strategy.scope():
@@ -153,7 +240,7 @@ def fit(
             spec,
             make_inputs(spec),
             stats,
-            xs["train"],
+            sample,
             classes,
             label_stats.get("mean", 0.0),
             label_stats.get("std", 1.0),
@@ -166,20 +253,24 @@ def fit(
             else:
                 model.compile(optimizer=opt, loss="mse", metrics=["mae"])
     bs = spec.training.batch_size
-    train_ds = dataset(xs["train"], ys["train"], bs, shuffle_seed=seed)
-    val_ds = dataset(xs["validation"], ys["validation"], bs, shuffle_seed=None)
+    train_ds = dataset(spec, train, classes, bs, shuffle_seed=seed)
+    val_ds = dataset(spec, splits["validation"], classes, bs, shuffle_seed=None)
     epochs = spec.training.epochs
     log.info(
         "training %s on %d rows (%d validation, %d test), %d epochs, device %s",
         spec.name,
-        len(ys["train"]),
-        len(ys["validation"]),
-        len(ys["test"]),
+        len(train),
+        len(splits["validation"]),
+        len(splits["test"]),
         epochs,
         device,
     )
-    weights = class_weights(ys["train"], len(classes)) if spec.training.class_weight == "balanced" and classes else None
-    callbacks: list[keras.callbacks.Callback] = [EpochLog(epochs)]
+    weights = None
+    if spec.training.class_weight == "balanced" and classes:
+        per_class = np.bincount(encode_labels(spec, y_train, classes), minlength=len(classes))
+        weights = class_weights(per_class.tolist())
+    del y_train
+    callbacks: list[keras.callbacks.Callback] = [EpochLog(epochs, len(train), bs)]
     patience = spec.training.early_stopping_patience
     stopper = None
     if patience:
@@ -212,8 +303,10 @@ def fit(
 
     metrics = {}
     for name in ("validation", "test"):
-        pred = model.predict(dataset(xs[name], ys[name], 256, None), verbose=0)
-        metrics[name] = evaluate(spec.task, ys[name], pred)
+        table = splits[name]
+        pred = model.predict(dataset(spec, table, classes, 256, None), verbose=0)
+        y = encode_labels(spec, table.slice(0, len(table), [spec.label])[spec.label], classes)
+        metrics[name] = evaluate(spec.task, y, pred)
     stats_json = {k: vars(v) for k, v in stats.items()}
     return Trained(
         model=model,
@@ -224,7 +317,8 @@ def fit(
         stats=stats_json,
         device=device,
         train_seconds=seconds,
-        examples_per_second=len(ys["train"]) * epochs_run / seconds if seconds else 0.0,
+        examples_per_second=len(train) * epochs_run / seconds if seconds else 0.0,
         label_stats=label_stats,
         early_stopping=early,
+        builder_sample_rows=sample_rows,
     )

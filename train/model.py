@@ -14,7 +14,9 @@ preprocessed tensors to build on.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,10 +50,144 @@ class FeatureStats:
     idf_weights: list[float] | None = None
 
 
-def vocabulary(values: np.ndarray) -> list[Any]:
+def vocabulary(values: np.ndarray | Counter[Any]) -> list[Any]:
     """Categories by falling frequency, ties by value: fixed by the data alone."""
-    counts = Counter(values.tolist())
+    counts = values if isinstance(values, Counter) else Counter(values.tolist())
     return [v for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+STATS_BLOCK_ROWS = 65_536  # fixed: the statistics of a column never depend on how it was read
+
+
+class Moments:
+    """Count, mean and variance of the present (non-NaN) values, per column of [rows, k] blocks,
+    combined block by block (Chan et al.'s pairwise update). Blocks of fixed boundaries give the same
+    bits however the rows were read; a single block gives exactly numpy's mean and var."""
+
+    def __init__(self) -> None:
+        self.n: np.ndarray | None = None
+        self.mean: np.ndarray | None = None
+        self.var: np.ndarray | None = None
+
+    @staticmethod
+    def _of(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = block.reshape(len(block), -1)
+        present = ~np.isnan(x)
+        n = present.sum(axis=0).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: NaN, as intended
+            if x.shape[1] == 1:  # a scalar column: numpy's own mean and var of the present values
+                v = x[present[:, 0], 0]
+                return n, np.array([v.mean() if len(v) else np.nan]), np.array([v.var() if len(v) else np.nan])
+            return n, np.nanmean(x, axis=0), np.nanvar(x, axis=0)
+
+    def update(self, block: np.ndarray) -> None:
+        nb, mb, vb = self._of(block)
+        if self.n is None:
+            self.n, self.mean, self.var = nb, mb, vb
+            return
+        assert self.mean is not None and self.var is not None
+        na, ma, va = self.n, self.mean, self.var
+        n = na + nb
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = mb - ma
+            mean = ma + delta * (nb / n)
+            var = (va * na + vb * nb + delta * delta * (na * nb / n)) / n
+        self.n = n
+        self.mean = np.where(nb == 0, ma, np.where(na == 0, mb, mean))
+        self.var = np.where(nb == 0, va, np.where(na == 0, vb, var))
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Counts, means and population variances (NaN where nothing was present)."""
+        assert self.n is not None and self.mean is not None and self.var is not None
+        return self.n, self.mean, self.var
+
+
+class _StatsAccumulator:
+    """What one feature's preprocessing learns, gathered block by block over the training split."""
+
+    def __init__(self, feature: Feature) -> None:
+        self.feature = feature
+        self.rows = 0
+        self.missing = 0
+        self.moments = Moments()
+        self.counts: Counter[Any] = Counter()
+
+    def update(self, values: np.ndarray) -> None:
+        f = self.feature
+        self.rows += len(values)
+        if f.kind == "numeric":
+            self.missing += int(np.isnan(values.reshape(len(values), -1)).any(axis=1).sum())
+            self.moments.update(values)
+        elif f.kind == "text":
+            self.missing += sum(1 for v in values.tolist() if len(v) == 0)
+        elif f.hash_bins is None:
+            self.counts.update(values.tolist())
+            self.missing += int(np.sum(values == ("" if f.kind == "string" else -1)))
+
+    def result(self, text_blocks: Any = None) -> FeatureStats:
+        f = self.feature
+        st = FeatureStats(f.name, f.kind)
+        st.missing_rate = float(self.missing / self.rows) if self.rows else 0.0
+        if f.kind == "numeric":
+            n, mean, var = self.moments.result() if self.rows else (np.zeros(1), np.zeros(1), np.ones(1))
+            if f.shape:
+                st.mean = np.nan_to_num(mean, nan=0.0).tolist()
+                st.variance = np.nan_to_num(var, nan=1.0).tolist()
+            else:
+                st.mean = float(mean[0]) if n[0] else 0.0
+                st.variance = float(var[0]) if n[0] > 1 else 1.0
+        elif f.kind == "text":
+            # Keras's adapt orders tokens by count, ties by the token: fixed by the data alone, and the
+            # same whether it sees the column at once or block by block.
+            layer = text_vectorizer(f)
+            layer.adapt(text_blocks)
+            st.vocabulary = [str(t) for t in layer.get_vocabulary(include_special_tokens=False)]
+            if f.output_mode == "tf_idf":
+                weights = np.asarray(layer._lookup_layer.idf_weights, dtype=np.float64)  # [OOV, vocabulary...]
+                st.idf_weights = weights[1:].tolist()
+        elif f.kind != "image" and f.hash_bins is None:
+            st.vocabulary = vocabulary(self.counts)
+        return st
+
+
+def split_stats(features: Sequence[Feature], table: Any) -> dict[str, FeatureStats]:
+    """Every feature's statistics over a training split (a `train.store.ColumnStore`, read in fixed
+    blocks: memory stays one block whatever the rows)."""
+    acc = {f.name: _StatsAccumulator(f) for f in features}
+    n = len(table)
+    read = [f.name for f in features if f.kind != "image"]  # of an image only whether it is there: its length
+    for start in range(0, n, STATS_BLOCK_ROWS):
+        stop = min(n, start + STATS_BLOCK_ROWS)
+        block = table.slice(start, stop, read) if read else {}
+        for f in features:
+            a = acc[f.name]
+            if f.kind == "image":
+                lengths = table.lengths(f.name, start, stop)
+                a.rows += len(lengths)
+                a.missing += int((lengths == 0).sum())
+            else:
+                a.update(block[f.name])
+    out = {}
+    for f in features:
+        text = None
+        if f.kind == "text":
+            import tensorflow as tf
+
+            def blocks(name: str = f.name) -> Any:
+                for start in range(0, n, STATS_BLOCK_ROWS):
+                    yield table.slice(start, min(n, start + STATS_BLOCK_ROWS), [name])[name]
+
+            text = tf.data.Dataset.from_generator(blocks, output_signature=tf.TensorSpec([None], tf.string))
+        out[f.name] = acc[f.name].result(text)
+    return out
+
+
+def feature_stats(feature: Feature, values: np.ndarray) -> FeatureStats:
+    """One feature's statistics over a column in memory (the same blocks and arithmetic as `split_stats`)."""
+    from train.store import ArrayTable
+
+    return split_stats([feature], ArrayTable({feature.name: values}))[feature.name]
 
 
 def text_vectorizer(feature: Feature, **kwargs: Any) -> keras.layers.TextVectorization:
@@ -64,38 +200,6 @@ def text_vectorizer(feature: Feature, **kwargs: Any) -> keras.layers.TextVectori
         output_sequence_length=feature.sequence_length if feature.output_mode == "int" else None,
         **kwargs,
     )
-
-
-def feature_stats(feature: Feature, values: np.ndarray) -> FeatureStats:
-    st = FeatureStats(feature.name, feature.kind)
-    if feature.kind == "numeric" and feature.shape:
-        flat = values.reshape(len(values), -1)
-        st.missing_rate = float(np.isnan(flat).any(axis=1).mean())
-        with np.errstate(invalid="ignore"):
-            mean = np.nanmean(flat, axis=0) if len(flat) else np.zeros(flat.shape[1])
-            var = np.nanvar(flat, axis=0) if len(flat) else np.ones(flat.shape[1])
-        st.mean = np.nan_to_num(mean, nan=0.0).tolist()
-        st.variance = np.nan_to_num(var, nan=1.0).tolist()
-    elif feature.kind == "numeric":
-        present = values[~np.isnan(values)]
-        st.missing_rate = float(1 - len(present) / len(values))
-        st.mean = float(present.mean()) if len(present) else 0.0
-        st.variance = float(present.var()) if len(present) > 1 else 1.0
-    elif feature.kind == "text":
-        st.missing_rate = float(np.mean([v == "" for v in values.tolist()]))
-        # Keras's adapt orders tokens by count, ties by the token: fixed by the data alone.
-        layer = text_vectorizer(feature)
-        layer.adapt(np.asarray(values, dtype=object))
-        st.vocabulary = [str(t) for t in layer.get_vocabulary(include_special_tokens=False)]
-        if feature.output_mode == "tf_idf":
-            weights = np.asarray(layer._lookup_layer.idf_weights, dtype=np.float64)  # [OOV, vocabulary...]
-            st.idf_weights = weights[1:].tolist()
-    elif feature.kind == "image":
-        st.missing_rate = float(np.mean([len(v) == 0 for v in values.tolist()]))
-    elif feature.hash_bins is None:
-        st.vocabulary = vocabulary(values)
-        st.missing_rate = float(np.mean(values == ("" if feature.kind == "string" else -1)))
-    return st
 
 
 def preprocess(feature: Feature, st: FeatureStats, raw: Any) -> Any:

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,17 +30,19 @@ import numpy as np
 
 from modelbase import fsync_tree
 from train import builder as builders
-from train import data, manifest, snapshot, split
+from train import data, manifest, prepare, snapshot, split
 from train.errors import InputError
 from train.spec import Spec, parse_spec
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
+WORK_DIR = ".work"  # the staging and split stores while a run trains; removed before the run is complete
 SPEC_FILE = "spec.toml"
 
 
 def split_rows(spec: Spec, columns: dict[str, np.ndarray], key: str) -> dict[str, dict[str, np.ndarray]]:
+    """The split of rows held in memory (tools and the export's gate; training streams, see train.prepare)."""
     t = spec.training
     assigned = split.assign_splits(columns[key], t.split_seed, t.validation_fraction, t.test_fraction)
     out = {name: {k: v[assigned == name] for k, v in columns.items()} for name in split.SPLITS}
@@ -67,16 +70,13 @@ def train_run(
     out: Path,
     op_determinism: bool = True,
     spec_path: str | None = None,
+    chunk_rows: int = data.DEFAULT_CHUNK_ROWS,
 ) -> RunResult:
+    """Read `source` in chunks of `chunk_rows` rows into the run's snapshot and split stores (see
+    train.prepare), then fit: memory holds a chunk or a block of rows, never all of them."""
     wall = time.perf_counter()
     source_code = builders.locate(spec.builder) if spec.builder else None
-    rows = data.load_rows(spec, source, as_of)
-    sha = snapshot.content_sha256(rows.columns, rows.key)
-    splits = split_rows(spec, rows.columns, rows.key)
-    log.info("%d rows from %s, data_sha256 %s", len(rows), rows.source, sha)
-
-    from train import fit, plots  # TensorFlow is imported only once the input is known to be good
-
+    reading = data.Reading(spec, source, as_of, chunk_rows)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -85,7 +85,11 @@ def train_run(
     tmp = out / f".tmp-{run_id}"
     tmp.mkdir()
     try:
-        snapshot.write_snapshot(tmp / snapshot.SNAPSHOT_FILE, rows.columns, rows.key, sha)
+        prepared = prepare.prepare(spec, reading, tmp / WORK_DIR, tmp / snapshot.SNAPSHOT_FILE, reading.counts)
+        counts = reading.counts
+
+        from train import fit, plots  # TensorFlow is imported only once the input is known to be good
+
         (tmp / SPEC_FILE).write_text(spec.source_text, encoding="utf-8")
         build = None
         if source_code is not None:
@@ -94,7 +98,9 @@ def train_run(
             if builders.file_sha256(tmp / source_code.record["file"]) != source_code.sha256:
                 raise InputError(f"builder {spec.builder!r}: {source_code.file} changed while it was being recorded")
             build = builders.load_function(source_code, tmp / source_code.record["file"])
-        trained = fit.fit(spec, splits, op_determinism=op_determinism, build=build)
+        trained = fit.fit(spec, prepared, op_determinism=op_determinism, build=build)
+        split_sizes = prepared.split_sizes
+        prepared.close()
         trained.model.save(tmp / MODEL_FILE)
         (tmp / "history.json").write_text(json.dumps(trained.history, indent=1) + "\n", encoding="utf-8")
         plots.training_curves(trained.history, f"{spec.name} seed {spec.training.seed}", tmp / "training_curves.png")
@@ -111,14 +117,15 @@ def train_run(
             "spec": spec.to_json(),
             "spec_path": spec_path,
             "data_source": data.describe_source(source),
-            "as_of": rows.as_of,
-            "data_sha256": sha,
-            "key": rows.key,
-            "rows": len(rows),
-            "rows_dropped_missing_label": rows.dropped_missing_label,
-            "rows_dropped_missing_required": rows.dropped_missing_required,
+            "as_of": counts.as_of,
+            "data_sha256": prepared.sha256,
+            "key": prepared.key,
+            "rows": prepared.rows,
+            "rows_dropped_missing_label": counts.dropped_missing_label,
+            "rows_dropped_missing_required": counts.dropped_missing_required,
             "builder": source_code.record | {"ran": "the spec's builder file"} if source_code else None,
-            "split_sizes": {k: len(v[rows.key]) for k, v in splits.items()},
+            "builder_sample_rows": trained.builder_sample_rows if source_code else None,
+            "split_sizes": split_sizes,
             "classes": trained.classes,
             "label_stats": trained.label_stats,
             "feature_stats": trained.stats,
@@ -151,14 +158,19 @@ class Reproduction:
     builder_ran: str | None = None  # which builder code ran, when the run has one
 
 
-def load_run_inputs(run_dir: Path) -> tuple[dict[str, Any], Spec, dict[str, np.ndarray], str]:
-    """Manifest, spec and snapshot columns of a run, after checking the snapshot against its hash."""
+def read_run(run_dir: Path) -> tuple[dict[str, Any], Spec]:
+    """Manifest and spec (with the run's seed) of a run."""
     m = manifest.read_manifest(run_dir)
     try:
         spec = parse_spec((run_dir / SPEC_FILE).read_text(encoding="utf-8"), str(run_dir / SPEC_FILE))
     except OSError:
         raise InputError(f"run: {run_dir} has no {SPEC_FILE}") from None
-    spec = spec.with_seed(int(m["seed"]))
+    return m, spec.with_seed(int(m["seed"]))
+
+
+def load_run_inputs(run_dir: Path) -> tuple[dict[str, Any], Spec, dict[str, np.ndarray], str]:
+    """Manifest, spec and snapshot columns of a run in memory, after checking the snapshot against its hash."""
+    m, spec = read_run(run_dir)
     cols, key, _ = snapshot.read_snapshot(run_dir / snapshot.SNAPSHOT_FILE)
     sha = snapshot.content_sha256(cols, key)
     if sha != m["data_sha256"]:
@@ -187,7 +199,7 @@ def reproduce(run_dir: Path, use_current_builder: bool = False) -> Reproduction:
     """Retrain from the run's own spec, snapshot and recorded builder code; compare weights_sha256 with
     the manifest. When the builder file on disk differs from the recorded one, refuse unless
     `use_current_builder`, which runs today's file instead (and says so)."""
-    m, spec, cols, key = load_run_inputs(run_dir)
+    m, spec = read_run(run_dir)
     diffs = manifest.differences(m)
     for d in diffs:
         log.warning("environment differs from the run's: %s (bit-identical weights are not expected)", d)
@@ -217,9 +229,17 @@ def reproduce(run_dir: Path, use_current_builder: bool = False) -> Reproduction:
         raise InputError("--use-current-builder: this run used the built-in model, it has no builder")
     from train import fit
 
-    trained = fit.fit(
-        spec, split_rows(spec, cols, key), op_determinism=bool(m.get("op_determinism", True)), build=build
-    )
+    with tempfile.TemporaryDirectory(prefix=".reproduce-", dir=run_dir.parent) as work:
+        prepared = prepare.from_snapshot(spec, run_dir / snapshot.SNAPSHOT_FILE, Path(work) / WORK_DIR)
+        try:
+            if prepared.sha256 != m["data_sha256"]:
+                raise InputError(
+                    f"run: the snapshot of {run_dir} no longer matches its hash "
+                    f"(manifest {m['data_sha256'][:12]}..., file {prepared.sha256[:12]}...)"
+                )
+            trained = fit.fit(spec, prepared, op_determinism=bool(m.get("op_determinism", True)), build=build)
+        finally:
+            prepared.close()
     return Reproduction(
         trained.weights_sha256 == m["weights_sha256"], m["weights_sha256"], trained.weights_sha256, diffs, ran
     )
