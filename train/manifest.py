@@ -92,9 +92,15 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+SHUFFLE = "index_shuffle"  # how epochs order the rows (train.fit.permutation); runs before it had none recorded
+
+
 def differences(recorded: dict[str, Any]) -> list[str]:
-    """What differs between the recorded environment and this one (packages, Python, machine)."""
+    """What differs between the recorded environment and this one (packages, Python, machine, the
+    row order of the epochs)."""
     out = []
+    if recorded.get("shuffle") != SHUFFLE:
+        out.append(f"epoch row order {recorded.get('shuffle') or 'a shuffle buffer (older version)'} -> {SHUFFLE}")
     now = package_versions()
     for k, v in sorted(recorded.get("packages", {}).items()):
         if now.get(k) != v:

@@ -112,6 +112,7 @@ def train_run(
             "task": spec.task,
             "label": spec.label,
             "seed": spec.training.seed,
+            "shuffle": manifest.SHUFFLE,
             "split_seed": spec.training.split_seed,
             "op_determinism": op_determinism,
             "spec": spec.to_json(),

@@ -193,3 +193,11 @@ def test_a_parquet_source_gives_the_rows_of_the_csv(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(InputError, match="is not a Parquet file"):
         data.load_rows(SPEC, str(tmp_path / "broken.parquet"), None)
+
+
+def test_a_run_of_the_earlier_shuffle_says_why_it_does_not_reproduce(tmp_path):
+    from train import manifest
+
+    m = {"shuffle": None, "packages": {}, "machine": {}}
+    assert any("shuffle buffer (older version) -> index_shuffle" in d for d in manifest.differences(m))
+    assert manifest.differences({**m, "shuffle": manifest.SHUFFLE}) == []
