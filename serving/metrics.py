@@ -207,8 +207,3 @@ class Metrics:
                 return dict(self._counters[name])
             return {k: h.count for k, h in self._histograms.get(name, {}).items()}
 
-    def histogram_mean(self, name: str) -> float:
-        with self._lock:
-            hs = list(self._histograms.get(name, {}).values())
-        total = sum(h.count for h in hs)
-        return sum(h.sum for h in hs) / total if total else 0.0

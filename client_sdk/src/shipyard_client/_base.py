@@ -39,7 +39,7 @@ REGRESS: Final = "/tensorflow.serving.PredictionService/Regress"
 METADATA: Final = "/tensorflow.serving.PredictionService/GetModelMetadata"
 STATUS: Final = "/tensorflow.serving.ModelService/GetModelStatus"
 RELOAD: Final = "/tensorflow.serving.ModelService/HandleReloadConfigRequest"
-SIGNATURE_DEF_MAP_URL: Final = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
+SIGNATURE_DEF_MAP: Final = "tensorflow.serving.SignatureDefMap"  # the metadata's Any holds this message
 
 DEFAULT_SIGNATURE: Final = "serving_default"
 CLASSIFY_SIGNATURE: Final = "classification"  # what `python -m export` writes
@@ -347,7 +347,7 @@ def _spec(info: tfp.TensorInfo, name: str) -> TensorSpec:
 
 def metadata_result(resp: sp.GetModelMetadataResponse) -> ModelMetadata:
     any_ = resp.metadata["signature_def"]
-    if any_.type_url.rsplit("/", 1)[-1] != "tensorflow.serving.SignatureDefMap":
+    if any_.type_url.rsplit("/", 1)[-1] != SIGNATURE_DEF_MAP:  # any type-URL prefix, as Any allows
         raise ShipyardError(f"unexpected metadata type {any_.type_url!r}")
     sigs = sp.SignatureDefMap()
     sigs.ParseFromString(any_.value)  # our own message type: parse the bytes rather than Unpack
