@@ -17,11 +17,11 @@ SERVER ?= 127.0.0.1:$(GRPC_PORT)
 IMAGE  ?= shipyard-serving:2.21.0
 
 .PHONY: example-digits example-text shadow-demo diff drift help setup protos demo train train-sql penguins-db reproduce export serve models-config promote canary rollback \
-	serve-docker test-docker test lint bench bench-large clean
+	serve-docker test-docker test check lint bench bench-large clean
 
 help:
 	@echo "make demo       set up, then train, export and publish the penguins model end to end (artifacts/demo)"
-	@echo "make test       set up, then lint and run the whole test suite"
+	@echo "make test       set up, then make check and run the whole test suite"
 	@echo "make train      train SPEC (default $(SPEC)) into $(RUNS)/<run_id>/"
 	@echo "make penguins-db  load the penguins rows into a SQLite table with timestamps ($(SQL_URL))"
 	@echo "make train-sql  train from that table as of AS_OF (default $(AS_OF))"
@@ -36,7 +36,7 @@ help:
 	@echo "make diff / make drift   the differential test of the demo's two versions; drift of fresh and drifted requests"
 	@echo "make bench      run the benchmarks (table on stdout, JSON in artifacts/bench/)"
 	@echo "make bench-large  training 5M rows streaming: wall per row and peak RSS (about ten minutes)"
-	@echo "make lint       ruff"
+	@echo "make check      ruff lint and format, mypy on every package, the SDK alone without TensorFlow (tox -e sdk)"
 
 setup: $(STAMP)
 
@@ -150,14 +150,18 @@ drift: setup $(DEMO)/models/penguins/2
 	$(PY) -m monitor drift --card $(DEMO)/models/penguins/2 --inputs $(DEMO)/drifted.csv --out $(DEMO)/monitor/drifted; \
 	  test $$? -eq 1
 
-lint: setup
+lint: check
+
+# The checks CI runs before the tests: ruff (lint and format), mypy on every package (the SDK strictly),
+# and the SDK's own tests installed alone, without TensorFlow (tox env sdk; fetches its few packages).
+check: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	cd client_sdk && ../$(VENV)/bin/mypy
+	$(VENV)/bin/tox -q -e sdk
 
-test: setup
-	$(VENV)/bin/ruff check .
-	cd client_sdk && ../$(VENV)/bin/mypy
+test: check
 	$(PY) -m pytest
 
 bench: setup

@@ -98,6 +98,7 @@ def run_gate(
             cand.close()
             prod.close()
         if spec.task == "classification":
+            assert classes is not None  # a classifier's run records its classes
             limits = thresholds(spec.task, spec.gate, {})
             numbers = compare_classification(y, classes, out_c["probabilities"], out_p["probabilities"], limits)
         else:
@@ -234,7 +235,7 @@ def publish_candidate(
             "task": np.array(spec.task),
         }
         with tempfile.TemporaryDirectory() as tmp:
-            np.savez(Path(tmp) / "cases.npz", **cases)
+            np.savez(Path(tmp) / "cases.npz", allow_pickle=True, **cases)  # string cases are object arrays
             log.info("validating in a fresh process (session-based load, warmup replay, %d test rows)", len(y))
             report = validate.validate_in_fresh_process(staging, Path(tmp) / "cases.npz")
         if not report.get("ok"):

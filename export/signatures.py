@@ -93,7 +93,7 @@ def write_saved_model(model: Any, spec: Spec, classes: list[str] | None, path: P
             out = {k: tf.identity(v) for k, v in features.items()}
         for f in spec.features:
             if f.kind == "image":
-                out[f.name] = decode_images(out[f.name], f.name, f.height, f.width, f.channels)
+                out[f.name] = decode_images(out[f.name], f.name, *f.image_shape)
         return out
 
     archive = keras.export.ExportArchive()

@@ -184,7 +184,7 @@ def _text_drift(
 ) -> dict[str, Any]:
     from train.summaries import text_summary
 
-    schema = next((s for s in card.get("input_schema", []) if s.get("name") == name), {})
+    schema: dict[str, Any] = next((s for s in card.get("input_schema", []) if s.get("name") == name), {})
     texts = [
         v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values if not _is_missing_text(v)
     ]

@@ -163,7 +163,7 @@ class BatchScheduler:
                 self._cond.wait(deadline - now)
             if first not in self._queue:  # another batch thread took it while this one waited
                 return []
-            batch, total, keep = [], 0, deque()
+            batch, total, keep = [], 0, deque[Any]()
             for t in self._queue:
                 if t.key == first.key and total + t.rows <= self._execution_size:
                     batch.append(t)

@@ -25,7 +25,7 @@ import contextlib
 import contextvars
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 # The version a request ran on, noted by the manager when it hands out a servable (see `serving_request`).
 _SERVED: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("served_version", default=None)
@@ -86,7 +86,7 @@ def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
 
 
 class _Histogram:
-    def __init__(self, buckets: list[float]) -> None:
+    def __init__(self, buckets: Sequence[float]) -> None:
         self.buckets = buckets
         self.counts = [0] * (len(buckets) + 1)
         self.sum = 0.0
@@ -110,7 +110,7 @@ class Metrics:
             self._help.setdefault(name, ("counter", help_))
             self._counters[name][labels] += by
 
-    def _observe(self, name: str, help_: str, labels: tuple, value: float, buckets: list[float]) -> None:
+    def _observe(self, name: str, help_: str, labels: tuple, value: float, buckets: Sequence[float]) -> None:
         with self._lock:
             self._help.setdefault(name, ("histogram", help_))
             h = self._histograms[name].get(labels)
@@ -206,4 +206,3 @@ class Metrics:
             if name in self._counters:
                 return dict(self._counters[name])
             return {k: h.count for k, h in self._histograms.get(name, {}).items()}
-

@@ -164,10 +164,16 @@ def _process(core: ServerCore, method: str, path: str, body: bytes) -> Any:
     return {"results": [r.value for r in res.result.regressions]}
 
 
-def _get(core: ServerCore, route: Route) -> Any:
+def _as_json(message: Any) -> Any:
+    """A message as TF Serving's REST API prints it: proto field names, fields without presence included."""
     from google.protobuf import json_format
 
-    printing = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def _get(core: ServerCore, route: Route) -> Any:
     spec = route.model_spec()
     if route.api == "metadata":
         from tensorflow_serving.apis import get_model_metadata_pb2
@@ -178,13 +184,13 @@ def _get(core: ServerCore, route: Route) -> Any:
         sigs = get_model_metadata_pb2.SignatureDefMap()
         res.metadata["signature_def"].Unpack(sigs)
         return {
-            "model_spec": json_format.MessageToDict(res.model_spec, **printing),
-            "metadata": {"signature_def": json_format.MessageToDict(sigs, **printing)},
+            "model_spec": _as_json(res.model_spec),
+            "metadata": {"signature_def": _as_json(sigs)},
         }
     from tensorflow_serving.apis import get_model_status_pb2
 
     res = status_h.status(core, get_model_status_pb2.GetModelStatusRequest(model_spec=spec))
-    return json_format.MessageToDict(res, **printing)
+    return _as_json(res)
 
 
 def _json_response(status: int, payload: Any) -> web.Response:

@@ -170,7 +170,12 @@ def serve(argv: list[str] | None = None) -> int:
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("received signal %d", signum)
-        threading.Thread(target=lambda: (server.stop(), done.set()), daemon=True).start()
+
+        def stop() -> None:
+            server.stop()
+            done.set()
+
+        threading.Thread(target=stop, daemon=True).start()
 
     # Installed before the models load: a signal during a long initial load (or its retries) stops
     # the server at once instead of killing it half-way.

@@ -19,7 +19,7 @@ DT_FLOAT, DT_DOUBLE, DT_INT32, DT_UINT8, DT_INT16, DT_INT8, DT_STRING = 1, 2, 3,
 DT_COMPLEX64, DT_INT64, DT_BOOL, DT_BFLOAT16, DT_UINT16, DT_COMPLEX128, DT_HALF = 8, 9, 10, 14, 17, 18, 19
 DT_UINT32, DT_UINT64 = 22, 23
 
-NUMPY = {
+NUMPY: dict[int, np.dtype[Any]] = {
     DT_FLOAT: np.dtype("<f4"),
     DT_DOUBLE: np.dtype("<f8"),
     DT_INT32: np.dtype("<i4"),

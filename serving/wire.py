@@ -25,7 +25,11 @@ import numpy as np
 from serving.tensors import DT_BOOL, DT_DOUBLE, DT_FLOAT, dtype_of, to_proto
 
 # dtype -> (TensorProto field number, little-endian numpy dtype of one packed element)
-PACKED = {DT_FLOAT: (5, np.dtype("<f4")), DT_DOUBLE: (6, np.dtype("<f8")), DT_BOOL: (11, np.dtype("u1"))}
+PACKED: dict[int, tuple[int, np.dtype[Any]]] = {
+    DT_FLOAT: (5, np.dtype("<f4")),
+    DT_DOUBLE: (6, np.dtype("<f8")),
+    DT_BOOL: (11, np.dtype("u1")),
+}
 LEN = 2  # the wire type of length-delimited fields
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ def input_row_bytes(spec: Spec, table: Any) -> float:
     """About what one row takes in memory as model inputs: its bytes in the store, and a decoded image
     (float32 [height, width, channels]) for each image feature."""
     stored = table.row_bytes([*spec.feature_names, spec.label]) if hasattr(table, "row_bytes") else 0.0
-    decoded = sum(4 * f.height * f.width * f.channels for f in spec.features if f.kind == "image")  # type: ignore[operator]
+    decoded = sum(4 * math.prod(f.image_shape) for f in spec.features if f.kind == "image")
     return float(stored + decoded)
 
 

@@ -33,7 +33,7 @@ EMBEDDING_DIM = 16  # the built-in model's token embedding for text in "int" mod
 def input_shape(feature: Feature) -> tuple[int, ...]:
     """The shape of one row of the model's input (the decoded image for an image feature)."""
     if feature.kind == "image":
-        return (feature.height, feature.width, feature.channels)  # type: ignore[return-value]
+        return feature.image_shape
     return feature.tensor_shape
 
 
@@ -228,6 +228,7 @@ def _encode_scalar(feature: Feature, st: FeatureStats, raw: Any) -> list[Any]:
     n = feature.name
     x = keras.layers.Reshape((1,), name=f"{n}__column")(raw)
     if feature.kind == "numeric":
+        assert isinstance(st.mean, float) and isinstance(st.variance, float)  # a scalar feature's statistics
         imputed = ImputeMissing(st.mean, name=f"{n}__impute")(x)
         parts = [
             keras.layers.Normalization(mean=st.mean, variance=max(st.variance or 1.0, 1e-12), name=f"{n}__normalize")(
@@ -313,7 +314,7 @@ def model_inputs(spec: Spec, columns: dict[str, np.ndarray]) -> dict[str, np.nda
         elif f.kind == "image":
             from train.images import decode_to_numpy
 
-            out[f.name] = decode_to_numpy(v, f.name, f.height, f.width, f.channels)  # type: ignore[arg-type]
+            out[f.name] = decode_to_numpy(v, f.name, *f.image_shape)
         else:
             out[f.name] = v
     return out

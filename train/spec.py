@@ -67,6 +67,13 @@ class Feature:
     channels: int | None = None
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """An image feature's decoded shape: (height, width, channels)."""
+        if self.height is None or self.width is None or self.channels is None:
+            raise ValueError(f"feature {self.name!r} is not an image feature")
+        return self.height, self.width, self.channels
+
+    @property
     def tensor_shape(self) -> tuple[int, ...]:
         """The shape of one row as the served model takes it (() for a scalar)."""
         return self.shape or ()
@@ -136,7 +143,9 @@ GATE_KEYS = {
 }
 
 
-def _check_keys(where: str, table: dict[str, Any], allowed: set[str], required: set[str] = frozenset()) -> None:
+def _check_keys(
+    where: str, table: dict[str, Any], allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise InputError(

@@ -52,7 +52,9 @@ def image_summary(values: Iterable[bytes]) -> dict[str, np.ndarray]:
     decoded)."""
     from PIL import Image
 
-    sizes, pixels, intensity = [], [], []
+    sizes: list[int] = []
+    pixels: list[float] = []
+    intensity: list[float] = []
     for v in values:
         if not v:
             continue

@@ -35,7 +35,9 @@ def classify_in(core: ServerCore, v: Version, sig_name: str, inp: Any, result: A
             )
     if classes is not None and scores is not None and classes.shape != scores.shape:
         raise invalid("Tensors 'classes' and 'scores' must have the same shape")
-    width = (classes if classes is not None else scores).shape[1]
+    present = classes if classes is not None else scores
+    assert present is not None  # a classify signature has classes or scores (checked at load)
+    width = present.shape[1]
     for i in range(n):
         c = result.classifications.add()
         for j in range(width):
