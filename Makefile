@@ -17,11 +17,12 @@ SERVER ?= 127.0.0.1:$(GRPC_PORT)
 IMAGE  ?= shipyard-serving:2.21.0
 
 .PHONY: example-digits example-text shadow-demo diff drift help setup protos demo train train-sql penguins-db reproduce export serve models-config promote canary rollback \
-	serve-docker test-docker test check lint bench bench-large clean
+	serve-docker test-docker test test-fast check lint bench bench-large clean
 
 help:
 	@echo "make demo       set up, then train, export and publish the penguins model end to end (artifacts/demo)"
 	@echo "make test       set up, then make check and run the whole test suite"
+	@echo "make test-fast  the tests that need no server, no training and no database server (under 2 minutes)"
 	@echo "make train      train SPEC (default $(SPEC)) into $(RUNS)/<run_id>/"
 	@echo "make penguins-db  load the penguins rows into a SQLite table with timestamps ($(SQL_URL))"
 	@echo "make train-sql  train from that table as of AS_OF (default $(AS_OF))"
@@ -163,6 +164,10 @@ check: setup
 
 test: check
 	$(PY) -m pytest
+
+# Everything that needs no server, no training and no database server (under 2 minutes).
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
 
 bench: setup
 	$(PY) -m bench

@@ -99,6 +99,38 @@ def copy_base(exported: Path, dest: Path, keep: dict[str, list[int]]) -> Path:
     return dest
 
 
+# The fast lane (`make test-fast`: pytest -m "not slow") is every test that needs no server, no training
+# and no database server. A test is `slow` when it uses one of these fixtures, or its module or the test
+# itself is marked so (it trains, exports or starts a server inline).
+SLOW_FIXTURES = frozenset(
+    {
+        "penguins_run",
+        "penguins_run_other_seed",
+        "penguins_worse_run",
+        "body_mass_run",
+        "exported",
+        "first_run",
+        "backend",
+        "release_pair",
+        "server",
+        "published",
+        "published_regression",
+        "tf1_model",
+        "runs",
+        "served",
+        "outside",
+        "postgres_url",
+        "clean_venv",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("differential", "the release check (tests/differential)")
     group.addoption("--model-base-path", help="compare the two newest versions published here")

@@ -13,6 +13,7 @@ from shipyard_client import Client, RetryPolicy
 from tests.client_sdk.test_against_server import ROW, inputs
 from tests.conftest import ROOT, copy_base
 from tests.fixtures.servers import start_local
+from tests.fixtures.wait import wait_until
 
 MONITORING = 'prometheus_config { enable: true path: "/metrics" }'
 
@@ -85,16 +86,18 @@ def test_round_robin_failover_and_reconnect(exported, tmp_path):
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests_served(victim) > 10:
-                    break
-            except OSError:
-                pass  # not listening yet
-            assert time.monotonic() < deadline, "the client never went back to the restarted backend"
+
+        def no_errors() -> None:
             assert not errors, errors[:3]
-            time.sleep(0.1)
+
+        wait_until(
+            lambda: requests_served(victim) > 10,
+            "the client to go back to the restarted backend",
+            120,
+            interval=0.1,
+            check=no_errors,
+            ignore=(OSError,),  # not listening yet
+        )
     finally:
         stop.set()
         worker.join()

@@ -16,6 +16,8 @@ from shipyard_client._base import Target, metadata_result, predict_request
 from shipyard_client._proto import serving_apis_pb2 as sp
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # trains, exports or starts servers (see tests/conftest.py)
+
 ARRAYS = [
     np.arange(12, dtype=np.float32).reshape(3, 4),
     np.array([1, -2], np.int64),

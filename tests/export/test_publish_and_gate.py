@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from export import publish
 from export.gate import interface_problems
 from export.pipeline import export_run
 from tests.conftest import ROOT, run_cli
+from tests.fixtures.wait import wait_until
 
 
 def _numeric(model_dir: Path) -> list[str]:
@@ -118,10 +118,16 @@ def test_killed_exporter_leaves_no_version_and_its_staging_is_cleaned(penguins_r
         stderr=subprocess.DEVNULL,
     )
     model_dir = base / "penguins"
-    deadline = time.monotonic() + 120
-    while not any(model_dir.glob(".staging-*/saved_model.pb")) if model_dir.exists() else True:
-        assert time.monotonic() < deadline and proc.poll() is None, "the exporter never reached its staging step"
-        time.sleep(0.05)
+
+    def running() -> None:
+        assert proc.poll() is None, "the exporter exited before its staging step"
+
+    wait_until(
+        lambda: model_dir.exists() and any(model_dir.glob(".staging-*/saved_model.pb")),
+        "the exporter's staging step",
+        120,
+        check=running,
+    )
     os.kill(proc.pid, signal.SIGKILL)  # mid-export: the SavedModel is written, nothing is published
     proc.wait()
     assert _numeric(model_dir) == []

@@ -27,6 +27,8 @@ from tests.serving.conftest import copy_base
 from tests.serving.test_grpc_api import ROW, predict_request
 from tests.serving.test_server_flags import _self_signed, _ssl_config
 
+pytestmark = pytest.mark.slow  # trains, exports or starts servers (see tests/conftest.py)
+
 
 def _predict(stub, name: str, inputs: dict, timeout: float = 30, signature: str = ""):
     req = predict_pb2.PredictRequest()

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import modelbase
 from serving import config as cfg
 from serving import flags, model_config
@@ -62,6 +64,7 @@ def test_every_flag_is_one_the_local_server_takes_and_the_configs_parse():
     assert parsed.model_config_file == f"/models/{modelbase.CONFIG_FILE}"  # the generator's file name
 
 
+@pytest.mark.slow
 def test_make_serve_docker_mounts_the_base_path_where_models_config_points(tmp_path):
     assert '-v "$(abspath $(MODELS)):$(abspath $(MODELS))"' in MAKEFILE
     assert "--model_config_file=$(abspath $(MODELS))/models.config" in MAKEFILE

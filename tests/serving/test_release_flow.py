@@ -17,6 +17,8 @@ from tests.conftest import copy_base, run_cli
 from tests.fixtures.requests import PENGUIN_FEEDS
 from tests.fixtures.servers import free_port, start_local
 
+pytestmark = pytest.mark.slow  # trains, exports or starts servers (see tests/conftest.py)
+
 
 def _fake_versions(base, name, numbers):
     for n in numbers:

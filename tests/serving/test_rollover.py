@@ -14,6 +14,7 @@ from export.pipeline import export_run
 from serving import model_config
 from tests.conftest import ROOT
 from tests.fixtures.servers import start_local
+from tests.fixtures.wait import wait_until
 from tests.serving.conftest import copy_base
 from tests.serving.test_grpc_api import predict_request
 
@@ -50,13 +51,16 @@ class Traffic:
         self._thread.join()
 
     def wait_for_version(self, version, timeout=120):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.answers and self.answers[-1][1] == version:
-                return self.answers[-1][0]
+        def no_errors():
             assert not self.errors, self.errors[:3]
-            time.sleep(0.01)
-        raise AssertionError(f"answers never switched to version {version}; last: {self.answers[-3:]}")
+
+        return wait_until(
+            lambda: self.answers[-1][0] if self.answers and self.answers[-1][1] == version else None,
+            f"answers to switch to version {version}",
+            timeout,
+            interval=0.01,
+            check=no_errors,
+        )
 
     def count_after(self, t):
         return sum(1 for when, _ in self.answers if when > t)

@@ -99,6 +99,7 @@ def test_a_missing_module_is_refused_before_any_data_is_read(tmp_path):
         train_run(parse_spec(text), "/nonexistent.csv", None, tmp_path / "runs")
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_a_bad_builder_with_exit_2_and_one_line(tmp_path):
     (tmp_path / "mine.py").write_text("def build(ctx):\n    return None\n")
     spec = tmp_path / "s.toml"
@@ -112,6 +113,7 @@ def test_the_cli_refuses_a_bad_builder_with_exit_2_and_one_line(tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_reproduce_runs_the_recorded_builder_and_refuses_a_changed_file_unless_told(tmp_path):
     f = tmp_path / "mine.py"
     spec = _spec(f, GOOD)

@@ -118,6 +118,7 @@ def test_empty_sql_table(tmp_path):
         load_rows(SPEC, url, "2030-01-01")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [

@@ -22,6 +22,7 @@ SPEC = load_spec(SPECS / "penguins.toml")
 FAST = dataclasses.replace(SPEC, training=dataclasses.replace(SPEC.training, epochs=3))
 
 
+@pytest.mark.slow
 def test_a_tiny_chunk_size_gives_the_weights_of_one_large_chunk(tmp_path):
     from train.run import train_run
 
@@ -137,6 +138,7 @@ def test_many_blocks_combine_to_the_whole_column():
     assert mean[0] == pytest.approx(present.mean(), rel=1e-12) and var[0] == pytest.approx(present.var(), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_reading_a_large_csv_holds_a_chunk_not_the_rows(tmp_path):
     path = tmp_path / "large.csv"
     write_rows(path, 150_000)
@@ -156,6 +158,7 @@ def test_reading_a_large_csv_holds_a_chunk_not_the_rows(tmp_path):
     assert streamed < in_memory / 3, (streamed, in_memory)
 
 
+@pytest.mark.slow
 def test_progress_is_logged_and_quiet_with_q(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text((SPECS / "penguins.toml").read_text().replace("epochs = 40", "epochs = 2"))
@@ -168,6 +171,7 @@ def test_progress_is_logged_and_quiet_with_q(tmp_path):
     assert q.returncode == 0 and "rows/s" not in q.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["0", "-5"])
 def test_a_chunk_size_below_one_is_refused(tmp_path, bad):
     r = run_cli("train", "--spec", str(SPECS / "penguins.toml"), "--out", str(tmp_path), "--chunk-rows", bad)

@@ -14,6 +14,8 @@ from train.run import train_run
 from train.snapshot import read_snapshot
 from train.spec import parse_spec
 
+pytestmark = pytest.mark.slow  # trains, exports or starts servers (see tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def fast_spec():
