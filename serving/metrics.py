@@ -93,7 +93,8 @@ class _Histogram:
         self.count = 0
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        # As TF histograms count: a value equal to a limit falls in the next bucket (limits are exclusive).
+        self.counts[bisect.bisect_right(self.buckets, value)] += 1
         self.sum += value
         self.count += 1
 
@@ -101,14 +102,15 @@ class _Histogram:
 class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counters: dict[str, dict[tuple, float]] = defaultdict(lambda: defaultdict(float))
+        self._counters: dict[str, dict[tuple, int]] = defaultdict(lambda: defaultdict(int))
         self._histograms: dict[str, dict[tuple, _Histogram]] = defaultdict(dict)
         self._help: dict[str, tuple[str, str]] = {}
 
-    def _count(self, name: str, help_: str, labels: tuple, by: float = 1.0) -> None:
+    def _count(self, name: str, help_: str, labels: tuple, by: float = 1) -> None:
+        # TF's counters are int64: each increment is a whole number (microseconds are truncated).
         with self._lock:
             self._help.setdefault(name, ("counter", help_))
-            self._counters[name][labels] += by
+            self._counters[name][labels] += int(by)
 
     def _observe(self, name: str, help_: str, labels: tuple, value: float, buckets: Sequence[float]) -> None:
         with self._lock:
@@ -189,14 +191,15 @@ class Metrics:
                 lines.append(f"# TYPE {name} {kind}")
                 if kind == "counter":
                     for labels, v in sorted(self._counters[name].items()):
-                        lines.append(f"{name}{_labels(labels)} {v:g}")
+                        lines.append(f"{name}{_labels(labels)} {int(v)}")  # an int64, all its digits
                     continue
                 for labels, h in sorted(self._histograms[name].items()):
                     cumulative = 0
                     for bound, c in zip([*h.buckets, "+Inf"], h.counts, strict=True):
                         cumulative += c
-                        lines.append(f"{name}_bucket{_labels((*labels, ('le', str(bound))))} {cumulative}")
-                    lines.append(f"{name}_sum{_labels(labels)} {h.sum:g}")
+                        le = bound if isinstance(bound, str) else f"{bound:.6g}"  # a double, as absl::StrCat prints it
+                        lines.append(f"{name}_bucket{_labels((*labels, ('le', le)))} {cumulative}")
+                    lines.append(f"{name}_sum{_labels(labels)} {h.sum:.6g}")
                     lines.append(f"{name}_count{_labels(labels)} {h.count}")
         return "\n".join(lines) + "\n"
 
