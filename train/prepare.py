@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,6 @@ class Prepared:
     classes: list[str] | None
     workdir: Path
     counts: data.Counts | None = None
-    label_range: tuple[float, float] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def split_sizes(self) -> dict[str, int]:
@@ -156,6 +154,8 @@ def _split(spec: Spec, staged: ColumnStore, workdir: Path, snapshot_path: Path |
         sha = snap.close()
     except BaseException:
         snap.abort()
+        for w in writers.values():
+            w.abort()
         raise
     finally:
         staged.close()
@@ -176,7 +176,6 @@ def _split(spec: Spec, staged: ColumnStore, workdir: Path, snapshot_path: Path |
         sorted(labels) if spec.task == "classification" else None,
         workdir,
         counts,
-        None if spec.task == "classification" else (low, high),
     )
 
 

@@ -93,6 +93,10 @@ class ColumnWriter:
                 self._ends[name] = int(ends[-1])
         self.rows += n
 
+    def abort(self) -> None:
+        """Close the files of a store that will not be completed (it stays without columns.json)."""
+        self._open.close()
+
     def close(self) -> ColumnStore:
         self._open.close()
         (self.folder / META).write_text(json.dumps({"rows": self.rows, "types": self.types}), encoding="utf-8")
