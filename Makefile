@@ -89,10 +89,10 @@ example-text: setup
 	$(PY) -m export --run $$(ls -1d $(RUNS)/docstrings/*/ | grep -v '/\.' | sort | tail -n 1) --model-base-path $(MODELS)
 
 models-config: setup
-	$(PY) -m serving.model_config write --model-base-path $(MODELS)
+	$(PY) -m release write --model-base-path $(MODELS)
 
 serve: setup
-	@test -f $(MODELS)/models.config || $(PY) -m serving.model_config write --model-base-path $(MODELS)
+	@test -f $(MODELS)/models.config || $(PY) -m release write --model-base-path $(MODELS)
 	$(PY) -m serving --port=$(GRPC_PORT) --rest_api_port=$(REST_PORT) --bind_address=127.0.0.1 \
 	  --model_config_file=$(MODELS)/models.config --model_config_file_poll_wait_seconds=5 \
 	  --monitoring_config_file=serving/configs/monitoring.config \
@@ -102,26 +102,26 @@ serve: setup
 # stable back to the previous stable (from the label history beside models.config).
 promote: setup
 	@if [ -n "$(VERSION)" ]; then \
-	  $(PY) -m serving.model_config label --model-base-path $(MODELS) --name $(NAME) --label stable \
+	  $(PY) -m release label --model-base-path $(MODELS) --name $(NAME) --label stable \
 	    --version $(VERSION) --server $(SERVER); \
 	else \
-	  $(PY) -m serving.model_config promote --model-base-path $(MODELS) --name $(NAME) --server $(SERVER); \
+	  $(PY) -m release promote --model-base-path $(MODELS) --name $(NAME) --server $(SERVER); \
 	fi
 
 canary: setup
 	@test -n "$(VERSION)" || { echo "usage: make canary VERSION=N [NAME=$(NAME)] [MODELS=$(MODELS)]" >&2; exit 2; }
-	$(PY) -m serving.model_config canary --model-base-path $(MODELS) --name $(NAME) \
+	$(PY) -m release canary --model-base-path $(MODELS) --name $(NAME) \
 	  --version $(VERSION) --server $(SERVER)
 
 rollback: setup
-	$(PY) -m serving.model_config rollback --model-base-path $(MODELS) --name $(NAME) --server $(SERVER)
+	$(PY) -m release rollback --model-base-path $(MODELS) --name $(NAME) --server $(SERVER)
 
 # The official TF Serving image. The model base path is mounted at the same absolute path inside
 # the container, so the same models.config serves both servers.
 serve-docker: setup
 	@docker info >/dev/null 2>&1 || { echo "make serve-docker needs a running Docker engine; none answers here" \
 	  "(use make serve for the local server)" >&2; exit 1; }
-	@test -f $(MODELS)/models.config || $(PY) -m serving.model_config write --model-base-path $(MODELS)
+	@test -f $(MODELS)/models.config || $(PY) -m release write --model-base-path $(MODELS)
 	docker build -f Dockerfile.serving -t $(IMAGE) .
 	docker run --rm -p $(GRPC_PORT):8500 -p $(REST_PORT):8501 -v "$(abspath $(MODELS)):$(abspath $(MODELS))" \
 	  $(IMAGE) --model_config_file=$(abspath $(MODELS))/models.config

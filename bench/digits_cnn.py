@@ -30,11 +30,10 @@ def run() -> list[dict]:
     from train import builder as builders
     from train import fit
     from train.data import load_rows
-    from train.metrics import encode_labels
     from train.model import feature_stats, make_inputs, model_inputs
     from train.prepare import from_columns
     from train.run import split_rows, train_run
-    from train.spec import load_spec
+    from train.spec import encode_labels, load_spec
 
     for name in ("train", "export"):
         logging.getLogger(name).setLevel(logging.WARNING)

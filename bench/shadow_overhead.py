@@ -37,7 +37,7 @@ def _timed(call, n: int) -> list[float]:
 def run() -> list[dict]:
     import modelbase
     from bench.serving import penguins_model
-    from serving import model_config
+    from release import model_config
     from shipyard_client import Client, Endpoint, ShadowClient, SQLiteSink
     from tests.fixtures.servers import start_local
 

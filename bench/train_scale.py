@@ -114,10 +114,9 @@ def in_memory(spec_path: str, csv_path: str) -> None:
     import keras
 
     from train.data import load_rows
-    from train.metrics import encode_labels
     from train.model import build_model, feature_stats, model_inputs
     from train.run import split_rows
-    from train.spec import load_spec
+    from train.spec import encode_labels, load_spec
 
     spec = load_spec(spec_path)
     rows = load_rows(spec, csv_path, None)

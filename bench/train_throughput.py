@@ -25,11 +25,10 @@ def run() -> list[dict]:
 
     from train import fit
     from train.data import load_rows
-    from train.metrics import encode_labels
     from train.model import build_model, feature_stats, model_inputs
     from train.prepare import from_columns
     from train.run import split_rows
-    from train.spec import load_spec
+    from train.spec import encode_labels, load_spec
 
     logging.getLogger("train").setLevel(logging.WARNING)
     spec = load_spec("specs/penguins.toml")

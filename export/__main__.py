@@ -7,7 +7,7 @@
 
 A published version is a **candidate**: it is labelled `canary` in `<model base path>/models.config`
 while `stable` keeps its version (the first version of a model becomes `stable`); `promote` and
-`rollback` (python -m serving.model_config) move `stable`. With `--server` the canary is loaded and
+`rollback` (python -m release) move `stable`. With `--server` the canary is loaded and
 labelled through the server at once; without, a server polling models.config picks it up.
 `--newest-takes-all` leaves the labels alone.
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.newest_takes_all:
         print("  serving    no labels moved: the newest version takes every request once loaded")
         return 0
-    from serving import model_config
+    from release import model_config
 
     base = Path(args.model_base_path)
     try:
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  serving    {model_config.serving_summary(r.name, now)}")
     if "canary" in now and now.get("canary") == r.version:
         print(
-            f"  next       python -m serving.model_config promote --model-base-path {base} --name {r.name}"
+            f"  next       python -m release promote --model-base-path {base} --name {r.name}"
             + (f" --server {args.server}" if args.server else "")
         )
     return 0

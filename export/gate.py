@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from compare.plots import plot_comparison
 from modelbase import labels_of, version_dir, versions
 
 REPORT_FILE = "differential_report.json"
@@ -58,67 +57,6 @@ def interface_problems(production: Mapping[str, Any], candidate: Mapping[str, An
     return problems
 
 
-def flip_matrix(ax: Any, counts: list[list[int]], names: list[str], xlabel: str, ylabel: str, title: str) -> None:
-    """The flip matrix as an annotated heatmap (rows: the reference model's class, columns: the other's)."""
-    fm = np.array(counts)
-    ax.imshow(fm, cmap="Blues")
-    for (i, j), c in np.ndenumerate(fm):
-        ax.text(j, i, str(c), ha="center", va="center")
-    ax.set_xticks(range(len(names)), names)
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-
-
-def plot_report(
-    report: Mapping[str, Any], path: Path, title: str | None = None, sides: tuple[str, str] | None = None
-) -> None:
-    """The report as a PNG. `title` says what was compared (default: the gate's candidate against the
-    production version); `sides` names the baseline and the candidate (default: production vN, candidate)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if report.get("metrics") is None:  # interfaces too different to run both on one input
-        fig, ax = plt.subplots(figsize=(10, 3))
-        ax.axis("off")
-        lines = ["interface problems:", *report.get("interface_problems", [])]
-        ax.text(0, 1, "\n".join(lines), va="top", family="monospace")
-        fig.suptitle(title or _gate_title(report), fontsize=10)
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        return
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    m = report["metrics"]
-    names = [k for k in m["candidate"] if k != "rows"]
-    x = np.arange(len(names))
-    base_name, cand_name = sides or (f"production v{report['production_version']}", "candidate")
-    axes[0].bar(x - 0.2, [m["production"][n] for n in names], 0.4, label=base_name)
-    axes[0].bar(x + 0.2, [m["candidate"][n] for n in names], 0.4, label=cand_name)
-    axes[0].set_xticks(x, names)
-    axes[0].legend()
-    axes[0].set_title("test metrics")
-    if "flip_matrix" in report:
-        flip_matrix(
-            axes[1],
-            report["flip_matrix"]["counts"],
-            report["flip_matrix"]["rows_production_columns_candidate"],
-            cand_name,
-            base_name,
-            f"predicted classes (agreement {report['agreement']:.3f})",
-        )
-    else:
-        sd = report["score_difference"]
-        axes[1].bar(["mean", "p99", "max"], [sd["mean"], sd["p99"], sd["max"]])
-        axes[1].set_title(f"|{cand_name} - {base_name}| prediction")
-    fig.suptitle(title or _gate_title(report), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def _gate_title(report: Mapping[str, Any]) -> str:
     what = f"candidate {report.get('candidate_run') or ''}".strip()
     return (
@@ -130,5 +68,6 @@ def _gate_title(report: Mapping[str, Any]) -> str:
 def write_report(report: Mapping[str, Any], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    plot_report(report, directory / PLOT_FILE)
+    base = f"production v{report.get('production_version')}"
+    plot_comparison(report, directory / PLOT_FILE, _gate_title(report), (base, "candidate"))
     return directory / REPORT_FILE

@@ -68,8 +68,8 @@ def categorical_stats(values: np.ndarray, missing: object) -> dict[str, Any]:
 def training_statistics(
     spec: Spec, train_columns: Mapping[str, np.ndarray], learned: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
+    from compare.summaries import image_summary, text_summary
     from train.data import is_missing
-    from train.summaries import image_summary, text_summary
 
     out = {}
     for f in spec.features:

@@ -105,12 +105,12 @@ def _outputs(model: Any, feeds: dict[str, np.ndarray], batch: int = 256) -> np.n
 def candidate(
     model_path: Path, spec_path: str, source: str | None, as_of: str | None, classes: list[str] | None
 ) -> Any:
+    from compare.metrics import evaluate
     from export.pipeline import Candidate
     from train import data, snapshot
     from train.manifest import FORMAT_VERSION
-    from train.metrics import encode_labels, evaluate
     from train.model import model_inputs
-    from train.spec import load_spec
+    from train.spec import encode_labels, load_spec
 
     spec = load_spec(spec_path)
     if spec.builder:

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 import modelbase
+from compare.metrics import compare_classification, compare_regression, evaluate, thresholds
 from export import gate, model_card, publish, signatures, validate, warmup
 from export.examples import to_examples
 from train.errors import InputError
-from train.metrics import compare_classification, compare_regression, evaluate, thresholds
 from train.run import MODEL_FILE, load_run_inputs, split_rows
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def publish_candidate(
     start: float,
 ) -> ExportResult:
     """Staging SavedModel -> warmup -> validation in a fresh process -> gate -> card -> atomic publish."""
-    from train.metrics import encode_labels
+    from train.spec import encode_labels
 
     spec = c.spec
     test = c.test_rows

@@ -76,7 +76,7 @@ def _drift(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from export.gate import plot_report
+    from compare.plots import plot_comparison
     from monitor import diff
 
     if args.target:
@@ -100,7 +100,7 @@ def _diff(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "diff_report.json").write_text(json.dumps(rep, indent=2) + "\n")
     where = f"{args.model} at {args.target}" if args.target else "two versions on disk"
-    plot_report(
+    plot_comparison(
         rep,
         out / "diff_report.png",
         title=f"monitor diff ({where}): v{cv} ({args.candidate or args.candidate_dir}) vs v{bv} "

@@ -1,6 +1,6 @@
 """Differential test of two model versions on a labelled dataset: metric deltas against thresholds,
 agreement of predicted classes, flip rates per class, score differences. The same numbers and report
-format as the export gate (train.metrics), for versions that are already live:
+format as the export gate (compare.metrics), for versions that are already live:
 
 - live: two versions served by one server (labels or version numbers), called through the SDK;
 - on disk: two published version directories, loaded as TF Serving loads them (session loader).
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 import modelbase
-from train.metrics import compare_classification, compare_regression, evaluate, thresholds
+from compare.metrics import compare_classification, compare_regression, evaluate, thresholds
 
 log = logging.getLogger(__name__)
 NP = {"DT_FLOAT": np.float32, "DT_INT64": np.int64, "DT_STRING": object, "DT_DOUBLE": np.float64}

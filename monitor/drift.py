@@ -182,7 +182,7 @@ def _is_missing_text(v: Any) -> bool:
 def _text_drift(
     train: Mapping[str, Any], card: Mapping[str, Any], name: str, values: list[Any], n: int, t: Any
 ) -> dict[str, Any]:
-    from train.summaries import text_summary
+    from compare.summaries import text_summary
 
     schema: dict[str, Any] = next((s for s in card.get("input_schema", []) if s.get("name") == name), {})
     texts = [
@@ -201,7 +201,7 @@ def _text_drift(
 def _image_drift(train: Mapping[str, Any], values: list[Any], n: int, t: Any) -> dict[str, Any]:
     import base64
 
-    from train.summaries import image_summary
+    from compare.summaries import image_summary
 
     raw = []
     for v in values:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from compare.metrics import class_flips
 from shipyard_client.sinks import read_records
 
 
@@ -125,18 +126,14 @@ def report(
         k = p.shape[1]
         names = class_names if class_names and len(class_names) == k else _class_names(recs, k)
         names = names or [f"class {i}" for i in range(k)]
-        pc, sc = p.argmax(1), s.argmax(1)
-        flips = np.zeros((k, k), dtype=int)
-        np.add.at(flips, (pc, sc), 1)
+        flips, agreement, flip_rate = class_flips(p.argmax(1), s.argmax(1), names)
         diff = np.abs(s - p)
         out |= {
             "task": "classification",
             "rows": len(p),
-            "agreement": float(np.mean(pc == sc)),
+            "agreement": agreement,
             "flip_matrix": {"rows_primary_columns_shadow": names, "counts": flips.tolist()},
-            "flip_rate_per_class": {
-                names[i]: (float(1 - flips[i, i] / flips[i].sum()) if flips[i].sum() else 0.0) for i in range(k)
-            },
+            "flip_rate_per_class": flip_rate,
             "score_difference": {
                 "mean": float(diff.mean()),
                 "p99": float(np.quantile(diff, 0.99)),
@@ -185,7 +182,7 @@ def plot(rep: dict[str, Any], path: Path) -> None:
     lost = sum(rep.get("not_recorded", {}).values())
     axes[0].set_title(f"latency ({rep['records']} records, {rep['errors']} errors, {lost} not recorded)")
     if rep.get("task") == "classification":
-        from export.gate import flip_matrix
+        from compare.plots import flip_matrix
 
         flip_matrix(
             axes[1],

@@ -22,11 +22,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from compare.metrics import evaluate
 from train import builder as builders
-from train.metrics import encode_labels, evaluate
 from train.model import INPUT_DTYPES, STATS_BLOCK_ROWS, Moments, input_shape, make_inputs, model_inputs, split_stats
 from train.prepare import Prepared
-from train.spec import Spec
+from train.spec import Spec, encode_labels
 
 log = logging.getLogger(__name__)
 

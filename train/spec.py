@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from train.errors import InputError
 
 TASKS = ("classification", "regression")
@@ -367,3 +369,12 @@ def load_spec(path: str | Path) -> Spec:
     except OSError as e:
         raise InputError(f"spec: cannot read {p}: {e.strerror}") from None
     return parse_spec(text, str(p))
+
+
+def encode_labels(spec: Spec, labels: np.ndarray, classes: list[str] | None) -> np.ndarray:
+    """Labels as the model is trained on them: class indices (in `classes` order), or float32 values."""
+    if spec.task == "classification":
+        assert classes is not None
+        index = {c: i for i, c in enumerate(classes)}
+        return np.array([index[v] for v in labels.tolist()], dtype=np.int64)
+    return labels.astype(np.float32)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import modelbase
-from serving import model_config
+from release import model_config
 from shipyard_client import (
     AsyncClient,
     Client,

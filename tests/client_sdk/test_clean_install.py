@@ -8,7 +8,7 @@ import venv
 import pytest
 
 import modelbase
-from serving import model_config
+from release import model_config
 from tests.conftest import ROOT, copy_base
 from tests.fixtures.servers import start_local
 

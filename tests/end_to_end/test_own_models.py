@@ -14,7 +14,7 @@ import pytest
 import modelbase
 from examples import digits_data, text_data
 from export.pipeline import export_outside, export_run
-from serving import model_config
+from release import model_config
 from shipyard_client import Client, InvalidInputError
 from tests.conftest import ROOT, run_cli
 from tests.fixtures.servers import start_local

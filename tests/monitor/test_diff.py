@@ -2,7 +2,7 @@ import json
 
 import modelbase
 from monitor.__main__ import main
-from serving import model_config
+from release import model_config
 from tests.conftest import copy_base
 from tests.fixtures.servers import start_local
 

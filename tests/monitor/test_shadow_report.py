@@ -6,7 +6,7 @@ import pytest
 import modelbase
 from monitor import shadow_report
 from monitor.__main__ import main
-from serving import model_config
+from release import model_config
 from shipyard_client import Client, Endpoint, JsonLinesSink, ShadowClient, SQLiteSink
 from tests.conftest import copy_base
 from tests.fixtures.servers import start_local

@@ -138,7 +138,7 @@ def test_a_base_path_renamed_away_and_back_under_load_fails_no_request(exported,
 
 def test_a_config_that_would_unload_everything_is_refused(exported, tmp_path):
     import modelbase
-    from serving import model_config
+    from release import model_config
 
     base = copy_base(exported, tmp_path / "models", {"penguins": [1]})
     config_file = modelbase.write_config(base, model_config.build(base, {}))

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import modelbase
+from release import model_config
 from serving import config as cfg
-from serving import flags, model_config
+from serving import flags
 from tests.conftest import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile.serving").read_text()

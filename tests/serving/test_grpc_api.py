@@ -18,7 +18,7 @@ from tensorflow_serving.apis import (
 
 import modelbase
 from export.examples import to_example_protos
-from serving import model_config
+from release import model_config
 from tests.serving.conftest import copy_base, start
 from train.spec import load_spec
 

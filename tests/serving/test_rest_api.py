@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import modelbase
-from serving import model_config
+from release import model_config
 from tests.serving.conftest import copy_base, start
 
 ROW = {

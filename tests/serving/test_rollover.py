@@ -11,7 +11,7 @@ import pytest
 
 import modelbase
 from export.pipeline import export_run
-from serving import model_config
+from release import model_config
 from tests.conftest import ROOT
 from tests.fixtures.servers import start_local
 from tests.fixtures.wait import wait_until

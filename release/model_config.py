@@ -1,13 +1,13 @@
 """Writes and edits `<model base path>/models.config` (ModelServerConfig text format), the one file
 both TF Serving and the local server read: models, base paths, version policy, version labels.
 
-    python -m serving.model_config write    --model-base-path models [--path-prefix /models]
-    python -m serving.model_config label    --model-base-path models --name penguins --label stable --version 3
-                                            [--server 127.0.0.1:8500]
-    python -m serving.model_config canary   --model-base-path models --name penguins --version 4 [--server ...]
-    python -m serving.model_config promote  --model-base-path models --name penguins [--server ...]
-    python -m serving.model_config rollback --model-base-path models --name penguins [--server ...]
-    python -m serving.model_config show     --model-base-path models --name penguins [--server ...]
+    python -m release write    --model-base-path models [--path-prefix /models]
+    python -m release label    --model-base-path models --name penguins --label stable --version 3
+                                  [--server 127.0.0.1:8500]
+    python -m release canary   --model-base-path models --name penguins --version 4 [--server ...]
+    python -m release promote  --model-base-path models --name penguins [--server ...]
+    python -m release rollback --model-base-path models --name penguins [--server ...]
+    python -m release show     --model-base-path models --name penguins [--server ...]
 
 The release flow: `python -m export` labels a new version `canary` (the first version of a model
 becomes `stable`); `promote` moves `stable` to the canary's version and drops the canary label (the
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -273,7 +272,7 @@ def serving_summary(name: str, model_labels: dict[str, int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m serving.model_config", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m release", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     for cmd in ("write", "label", "canary", "promote", "rollback", "show"):
         s = sub.add_parser(cmd)
@@ -291,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     base: Path = args.model_base_path
     if not base.is_dir():
-        print(f"model_config: {base} is not a directory", file=sys.stderr)
+        print(f"release: {base} is not a directory", file=sys.stderr)
         return 2
     if args.command == "write":
         with label_history.config_lock(base):
@@ -311,18 +310,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "rollback":
             rollback(base, args.name, server, args.wait_seconds)
     except ServerError as e:
-        print(f"model_config: {e}; models.config is unchanged", file=sys.stderr)
+        print(f"release: {e}; models.config is unchanged", file=sys.stderr)
         return 1
     except (ReleaseError, modelbase.ConfigFileError) as e:
-        print(f"model_config: {e}", file=sys.stderr)
+        print(f"release: {e}", file=sys.stderr)
         return 2
     except label_history.LockTimeout as e:
-        print(f"model_config: {e}", file=sys.stderr)
+        print(f"release: {e}", file=sys.stderr)
         return 1
     print(describe(base, args.name, server))
     return 0
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main())

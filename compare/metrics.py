@@ -1,5 +1,10 @@
-"""Metrics, label encoding and the comparison of two models' predictions, without TensorFlow: used by
-training, the export gate and monitoring (`python -m monitor diff`), so all report the same numbers."""
+"""Metrics and the comparison of two models' predictions, without TensorFlow: used by training, the
+export gate, `python -m monitor diff` and the shadow report, so all report the same numbers.
+
+>>> flips, agreement, rates = class_flips(np.array([0, 0, 1]), np.array([0, 1, 1]), ["a", "b"])
+>>> flips.tolist(), round(agreement, 3), rates
+([[1, 1], [0, 1]], 0.667, {'a': 0.5, 'b': 0.0})
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-from train.spec import Spec
 
 DEFAULT_THRESHOLDS = {
     "classification": {"max_accuracy_drop": 0.01, "max_log_loss_increase": 0.05},
@@ -40,25 +43,25 @@ def evaluate(task: str, y_true: np.ndarray, pred: np.ndarray) -> dict[str, float
     return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))), "rows": len(y_true)}
 
 
-def encode_labels(spec: Spec, labels: np.ndarray, classes: list[str] | None) -> np.ndarray:
-    if spec.task == "classification":
-        assert classes is not None
-        index = {c: i for i, c in enumerate(classes)}
-        return np.array([index[v] for v in labels.tolist()], dtype=np.int64)
-    return labels.astype(np.float32)
+def class_flips(
+    reference: np.ndarray, other: np.ndarray, names: list[str]
+) -> tuple[np.ndarray, float, dict[str, float]]:
+    """(flip matrix, agreement, flip rate per class) of two models' predicted class indices. Rows of
+    the matrix are the reference's class, columns the other's; a class's flip rate is the share of
+    the reference's predictions of it that the other model predicts differently."""
+    k = len(names)
+    flips = np.zeros((k, k), dtype=int)
+    np.add.at(flips, (reference, other), 1)
+    rates = {names[i]: (float(1 - flips[i, i] / flips[i].sum()) if flips[i].sum() else 0.0) for i in range(k)}
+    return flips, float(np.mean(reference == other)), rates
 
 
 def compare_classification(
     y: np.ndarray, classes: list[str], cand: np.ndarray, prod: np.ndarray, limits: Mapping[str, float]
 ) -> dict[str, Any]:
     mc, mp = evaluate("classification", y, cand), evaluate("classification", y, prod)
-    pc, pp = cand.argmax(1), prod.argmax(1)
-    k = len(classes)
-    flips = np.zeros((k, k), dtype=int)
-    np.add.at(flips, (pp, pc), 1)
-    flip_rate = {classes[i]: (float(1 - flips[i, i] / flips[i].sum()) if flips[i].sum() else 0.0) for i in range(k)}
+    flips, agreement, flip_rate = class_flips(prod.argmax(1), cand.argmax(1), classes)
     diff = np.abs(cand - prod)
-    agreement = float(np.mean(pc == pp))
     checks = {
         "max_accuracy_drop": (mp["accuracy"] - mc["accuracy"], "accuracy drop"),
         "max_log_loss_increase": (mc["log_loss"] - mp["log_loss"], "log loss increase"),

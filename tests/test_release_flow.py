@@ -12,7 +12,7 @@ import pytest
 
 import modelbase
 from modelbase import labels as label_history
-from serving.model_config import ReleaseError, Server, ServerError, change_labels, promote, release_candidate, rollback
+from release.model_config import ReleaseError, Server, ServerError, change_labels, promote, release_candidate, rollback
 from tests.conftest import copy_base, run_cli
 from tests.fixtures.requests import PENGUIN_FEEDS
 from tests.fixtures.servers import free_port, start_local
@@ -107,7 +107,7 @@ def test_an_unreachable_server_leaves_models_config_untouched(tmp_path):
     with pytest.raises(ServerError, match="did not answer"):
         release_candidate(tmp_path, "m", 2, Server(gone))
     r = run_cli(
-        "serving.model_config",
+        "release",
         "canary",
         "--model-base-path",
         str(tmp_path),
@@ -120,7 +120,7 @@ def test_an_unreachable_server_leaves_models_config_untouched(tmp_path):
         "--wait-seconds",
         "5",
     )
-    ours = [line for line in r.stderr.splitlines() if line.startswith("model_config:")]
+    ours = [line for line in r.stderr.splitlines() if line.startswith("release:")]
     assert r.returncode == 1 and len(ours) == 1 and "models.config is unchanged" in ours[0]
     assert (tmp_path / "models.config").read_bytes() == before
     assert (tmp_path / label_history.HISTORY_FILE).read_bytes() == history
