@@ -28,13 +28,14 @@ import numpy as np
 from serving import deadline
 from serving.config import Batching
 from serving.errors import ServingError, invalid
+from serving.servable import Signature
 
 
 @dataclass
 class _Task:
     key: tuple
     servable: Any
-    signature: str
+    signature: Signature
     feeds: Mapping[str, np.ndarray]
     outputs: tuple[str, ...]
     rows: int
@@ -69,7 +70,7 @@ class BatchScheduler:
     def run(
         self,
         version: Any,
-        signature: str,
+        signature: Signature,
         feeds: Mapping[str, np.ndarray],
         outputs: tuple[str, ...] = (),
         until: float | None = None,
@@ -81,11 +82,14 @@ class BatchScheduler:
         if len(firsts) != 1 or -1 in firsts:  # not batch-major: nothing to merge it with
             return version.servable.run(signature, feeds, outputs, deadline.remaining_ms(until))
         (rows,) = firsts
+        if self._metrics is not None:  # as TF Serving records it: every input tensor, before scheduling
+            for _ in feeds:
+                self._metrics.input_batch_size(rows)
         if rows > self.params.max_batch_size:
             raise invalid(f"Task size {rows} is larger than maximum batch size {self.params.max_batch_size}")
         key = (
             id(version.servable),
-            signature,
+            signature.name,
             outputs,
             tuple((k, v.dtype.str, v.shape[1:]) for k, v in sorted(feeds.items())),
         )

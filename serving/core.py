@@ -17,9 +17,11 @@ from typing import Any
 
 from serving import config as cfg
 from serving.errors import ServingError, failed_precondition
+from serving.loader import LoadOptions, SavedModelLoader
 from serving.manager import AspiredVersionsManager
 from serving.metrics import Metrics
-from serving.servable import LoadError, Servable
+from serving.policy import AspiredVersionPolicy
+from serving.servable_state import EventBus, ManagerState, ServableId, ServableState, ServableStateMonitor
 from serving.source import FileSystemSource
 
 log = logging.getLogger("serving")
@@ -35,8 +37,15 @@ class Options:
     intra_op_threads: int = 0
     inter_op_threads: int = 0
 
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(
+            self.tags, self.warmup, self.run_in_caller_thread, self.intra_op_threads, self.inter_op_threads
+        )
+
 
 class ServerCore:
+    """Source -> SavedModel loaders -> AspiredVersionsManager -> event bus -> ServableStateMonitor."""
+
     def __init__(
         self,
         options: Options,
@@ -47,17 +56,21 @@ class ServerCore:
         allow_labels_for_unavailable: bool = False,
         batching: cfg.Batching | None = None,
         metrics: Metrics | None = None,
+        policy: AspiredVersionPolicy | None = None,
     ) -> None:
         self.options = options
         self.metrics = metrics or Metrics()
+        self.bus = EventBus()
+        self.monitor = ServableStateMonitor(self.bus)
         self.manager = AspiredVersionsManager(
-            self._load,
+            self.bus,
+            policy=policy,
             max_load_retries=max_load_retries,
             retry_interval_s=retry_interval_s,
             allow_labels_for_unavailable=allow_labels_for_unavailable,
-            on_event=self._on_event,
         )
-        self.source = FileSystemSource(self.manager, poll_seconds)
+        self.bus.subscribe(self._on_state)
+        self.source = FileSystemSource(self._aspired_versions, poll_seconds)
         self.batcher = None
         if batching is not None:
             from serving.batching import BatchScheduler
@@ -67,44 +80,15 @@ class ServerCore:
         self._config_lock = threading.Lock()
         self._pending_labels: dict[str, dict[str, int]] = {}
 
-    def _load(self, model: str, version: int, path: Path) -> Servable:
-        import time
+    def _aspired_versions(self, model: str, paths: dict[int, Path]) -> None:
+        """The Source's callback: each announced path becomes a SavedModel loader for the manager."""
+        load_options = self.options.load_options()
+        loaders = {n: SavedModelLoader(ServableId(model, n), p, load_options, self.metrics) for n, p in paths.items()}
+        self.manager.set_aspired_versions(model, loaders)
 
-        from serving.warmup import replay
-
-        start = time.perf_counter()
-        try:
-            servable = Servable.load(
-                model,
-                version,
-                path,
-                self.options.tags,
-                self.options.run_in_caller_thread,
-                self.options.intra_op_threads,
-                self.options.inter_op_threads,
-            )
-        except LoadError:
-            self.metrics.load_attempt(str(path), "error")
-            raise
-        self.metrics.load_attempt(str(path), "success")
-        self.metrics.load_latency(str(path), time.perf_counter() - start)
-        if self.options.warmup:
-            t = time.perf_counter()
-            try:
-                n = replay(servable)
-            except Exception:
-                servable.close()
-                raise
-            if n:
-                log.info(
-                    "%s version %d: replayed %d warmup records in %.2fs", model, version, n, time.perf_counter() - t
-                )
-                self.metrics.warmup_latency(str(path), time.perf_counter() - t)
-        return servable
-
-    def _on_event(self, kind: str, status: str, version: int, seconds: float) -> None:
-        # Loads and unloads are logged by the manager; labels waiting on a load are retried here.
-        if kind == "load" and status == "ok":
+    def _on_state(self, event: ServableState) -> None:
+        # Labels waiting on a load are retried once a version is AVAILABLE.
+        if event.manager_state == ManagerState.AVAILABLE:
             self._retry_pending_labels()
 
     # -- config ----------------------------------------------------------------------------
@@ -128,6 +112,7 @@ class ServerCore:
             if new_kind is None:
                 log.info("Taking no action for empty config.")
                 return
+            previous = self._config_models()
             self._config = config
             models = list(config.model_config_list.config)
             moved = set()
@@ -137,6 +122,8 @@ class ServerCore:
                     moved.add(m.name)
                 except ServingError:
                     pass  # a version still to load: set below, or once it is AVAILABLE
+            for gone in {m.name for m in previous} - {m.name for m in models}:
+                self.manager.set_labels(gone, {})  # an unconfigured model keeps no labels
             self.source.set_models(models)
             errors = []
             for m in models:
@@ -162,11 +149,14 @@ class ServerCore:
                 except ServingError:
                     pass
 
+    def _config_models(self) -> list[Any]:
+        return list(self._config.model_config_list.config) if self._config is not None else []
+
     def wait_for_initial_load(self, timeout: float, stop: threading.Event | None = None) -> bool:
         """Wait until every configured model has settled (versions AVAILABLE or failed), or `stop`."""
-        names = [m.name for m in self._config.model_config_list.config] if self._config else []
-        return self.manager.wait_until(
-            lambda: (stop is not None and stop.is_set()) or all(self.manager.settled(n) for n in names), timeout
+        names = [m.name for m in self._config_models()]
+        return self.monitor.wait_until(
+            lambda: (stop is not None and stop.is_set()) or self.monitor.settled(names), timeout
         )
 
     def close(self) -> None:

@@ -1,119 +1,147 @@
 """The AspiredVersionsManager: which versions of which models are loaded, and their states.
 
-A Source tells the manager, per model, the versions that should be loaded (the aspired versions).
-The manager loads new ones on loader threads and unloads the ones no longer aspired, preserving
-availability: a version leaves only once an aspired version of the same model is AVAILABLE (or
-once nothing at all is aspired for the model), so a rollover never leaves a gap. A failed load is
-retried `max_num_load_retries` times, then reported END with its error, and whatever was serving
-keeps serving.
+A Source tells the manager, per model, the versions that should be loaded (the aspired versions),
+each as a `Loader` (`serving.loader`). After every change the manager asks its version policy
+(`serving.policy`, availability-preserving by default) what to load and unload, and does it: loads
+on loader threads, unloads once a version's requests in flight have finished. A failed load is
+retried `max_num_load_retries` times, then the version is END with its error, and whatever was
+serving keeps serving.
 
-Requests hold a version through `get()`'s context manager; an unload waits until the requests in
-flight on that version have finished, then closes its session. States are TF Serving's:
-START 10, LOADING 20, AVAILABLE 30, UNLOADING 40, END 50 (unloaded versions keep showing END).
+Every transition is published on the event bus as a `ServableState` (START, LOADING, AVAILABLE,
+UNLOADING, END), which the ServableStateMonitor keeps for GetModelStatus. Requests hold a version
+through `get()`'s context manager.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from serving.errors import failed_precondition, not_found
+from serving.loader import Loader
 from serving.metrics import note_version
+from serving.policy import AspiredVersionPolicy, AvailabilityPreservingPolicy, VersionSnapshot
+from serving.servable_state import EventBus, ManagerState, ServableId, ServableState
 
 log = logging.getLogger("serving")
-
-
-class State(enum.IntEnum):
-    UNKNOWN = 0
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
 
 
 @dataclass
 class Version:
     model: str
     number: int
-    path: Path
-    state: State = State.START
-    error: str = ""
-    error_code: int = 0  # tensorflow.error.Code
+    loader: Loader
+    state: ManagerState = ManagerState.START
     servable: Any = None
-    in_flight: int = 0
     aspired: bool = True
+    load_requested: bool = False
+    in_flight: int = 0
     idle: threading.Condition = field(default_factory=lambda: threading.Condition(threading.Lock()))
 
 
 class AspiredVersionsManager:
     def __init__(
         self,
-        load: Callable[[str, int, Path], Any],
+        bus: EventBus,
         *,
+        policy: AspiredVersionPolicy | None = None,
         max_load_retries: int = 0,
         retry_interval_s: float = 60.0,
         load_threads: int = 2,
         allow_labels_for_unavailable: bool = False,
-        on_event: Callable[[str, str, int, float], None] | None = None,
     ) -> None:
-        self._load = load
+        self._bus = bus
+        self._policy = policy or AvailabilityPreservingPolicy()
         self._retries = max_load_retries
         self._retry_interval = retry_interval_s
         self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
         self._models: dict[str, dict[int, Version]] = {}
         self._labels: dict[str, dict[str, int]] = {}
         self._pool = ThreadPoolExecutor(max_workers=load_threads, thread_name_prefix="load")
         self._allow_unavailable_labels = allow_labels_for_unavailable
-        self._on_event = on_event or (lambda *a: None)
         self._closed = False
         self._closing = threading.Event()  # wakes loads waiting to retry, so shutdown never waits them out
 
+    def _publish(self, v: Version, state: ManagerState, error: Exception | None = None) -> None:
+        """Publish `state` for `v` (not under the manager's lock: subscribers may call back in)."""
+        code = getattr(getattr(error, "code", None), "value", (2,))[0] if error is not None else 0
+        self._bus.publish(ServableState(ServableId(v.model, v.number), state, str(error or ""), code))
+
     # -- the Source side -------------------------------------------------------------------
-    def set_aspired_versions(self, model: str, aspired: dict[int, Path]) -> None:
-        """The versions of `model` that should be loaded now (all others should go)."""
-        to_load = []
+    def set_aspired_versions(self, model: str, aspired: Mapping[int, Loader]) -> None:
+        """The versions of `model` that should be loaded now, with their loaders (all others should go)."""
+        started = []
         with self._lock:
             if self._closed:
                 return
             versions = self._models.setdefault(model, {})
-            for number, path in aspired.items():
+            for number, loader in aspired.items():
                 v = versions.get(number)
-                if v is None or (v.state in (State.UNLOADING, State.END) and not v.aspired):
-                    v = Version(model, number, Path(path))
+                if v is None or (v.state in (ManagerState.UNLOADING, ManagerState.END) and not v.aspired):
+                    v = Version(model, number, loader)
                     versions[number] = v
-                    to_load.append(v)
+                    started.append(v)
                 v.aspired = True
+            ended = []
             for number, v in versions.items():
                 if number not in aspired:
                     v.aspired = False
-            self._changed.notify_all()
-        for v in to_load:
-            self._pool.submit(self._load_version, v)
+                    if v.state == ManagerState.START and not v.load_requested:  # never began to load
+                        v.state = ManagerState.END
+                        ended.append(v)
+        for v in started:
+            self._publish(v, ManagerState.START)
+        for v in ended:
+            self._publish(v, ManagerState.END)
         self._reconcile(model)
+
+    def remove_model(self, model: str) -> None:
+        self.set_aspired_versions(model, {})
+        with self._lock:
+            self._labels.pop(model, None)
+
+    def _reconcile(self, model: str) -> None:
+        """Ask the policy what to do with `model`'s versions now, and start doing it."""
+        loads, unloads = [], []
+        with self._lock:
+            versions = self._models.get(model, {})
+            snapshot = [VersionSnapshot(n, v.state, v.aspired, v.load_requested) for n, v in versions.items()]
+            for action in self._policy.next_actions(snapshot):
+                v = versions[action.version]
+                if action.kind == "load" and not v.load_requested and not self._closed:
+                    v.load_requested = True
+                    loads.append(v)
+                elif action.kind == "unload" and v.state == ManagerState.AVAILABLE:
+                    v.state = ManagerState.UNLOADING
+                    unloads.append(v)
+        for v in unloads:
+            self._publish(v, ManagerState.UNLOADING)
+            threading.Thread(target=self._unload, args=(v,), name=f"unload-{model}-{v.number}", daemon=True).start()
+        for v in loads:
+            self._pool.submit(self._load_version, v)
 
     def _load_version(self, v: Version) -> None:
         with self._lock:
             if not v.aspired or self._closed:
-                v.state = State.END
-                return
-            v.state = State.LOADING
-            self._changed.notify_all()
-        log.info("loading %s version %d from %s", v.model, v.number, v.path)
+                v.state = ManagerState.END
+            else:
+                v.state = ManagerState.LOADING
+            state = v.state
+        self._publish(v, state)
+        if state == ManagerState.END:
+            self._reconcile(v.model)
+            return
         start = time.perf_counter()
         attempt = 0
         while True:
             try:
-                servable = self._load(v.model, v.number, v.path)
+                servable = v.loader.load()
                 break
             except Exception as e:  # noqa: BLE001 - any load failure is reported as the version's status
                 attempt += 1
@@ -129,13 +157,10 @@ class AspiredVersionsManager:
                     )
                     give_up = self._closing.wait(self._retry_interval)  # shutdown ends the wait at once
                 if give_up:
-                    seconds = time.perf_counter() - start
                     with self._lock:
-                        v.state, v.error = State.END, str(e)
-                        v.error_code = getattr(getattr(e, "code", None), "value", (2,))[0]
-                        self._changed.notify_all()
+                        v.state = ManagerState.END
                     log.error("failed to load %s version %d: %s", v.model, v.number, e)
-                    self._on_event("load", "error", v.number, seconds)
+                    self._publish(v, ManagerState.END, e)
                     self._reconcile(v.model)
                     return
         seconds = time.perf_counter() - start
@@ -143,33 +168,14 @@ class AspiredVersionsManager:
             closed = self._closed
             if not closed:
                 v.servable = servable
-                v.state = State.AVAILABLE
-            else:
-                v.state = State.END
-            self._changed.notify_all()
+            v.state = ManagerState.END if closed else ManagerState.AVAILABLE
         if closed:  # the server shut down while this version loaded
-            servable.close()
+            v.loader.unload()
+            self._publish(v, ManagerState.END)
             return
         log.info("%s version %d is AVAILABLE (loaded in %.2fs)", v.model, v.number, seconds)
-        self._on_event("load", "ok", v.number, seconds)
+        self._publish(v, ManagerState.AVAILABLE)
         self._reconcile(v.model)
-
-    def _reconcile(self, model: str) -> None:
-        """Unload versions that are no longer aspired, where that keeps the model available: once an
-        aspired version is AVAILABLE, or when nothing is aspired at all. While aspired versions are
-        still loading, or if they all failed, the old version keeps serving."""
-        to_unload = []
-        with self._lock:
-            versions = self._models.get(model, {})
-            aspired = [v for v in versions.values() if v.aspired]
-            ready = any(v.state == State.AVAILABLE for v in aspired)
-            for v in versions.values():
-                if not v.aspired and v.state == State.AVAILABLE and (ready or not aspired):
-                    v.state = State.UNLOADING
-                    to_unload.append(v)
-            self._changed.notify_all()
-        for v in to_unload:
-            threading.Thread(target=self._unload, args=(v,), name=f"unload-{model}-{v.number}", daemon=True).start()
 
     def _unload(self, v: Version) -> None:
         with v.idle:
@@ -177,19 +183,13 @@ class AspiredVersionsManager:
                 v.idle.wait()
         log.info("unloading %s version %d", v.model, v.number)
         try:
-            if v.servable is not None:
-                v.servable.close()
+            v.loader.unload()
         finally:
             with self._lock:
                 v.servable = None
-                v.state = State.END
-                self._changed.notify_all()
-        self._on_event("unload", "ok", v.number, 0.0)
-
-    def remove_model(self, model: str) -> None:
-        self.set_aspired_versions(model, {})
-        with self._lock:
-            self._labels.pop(model, None)
+                v.state = ManagerState.END
+            self._publish(v, ManagerState.END)
+        self._reconcile(v.model)
 
     # -- labels ----------------------------------------------------------------------------
     def set_labels(self, model: str, labels: dict[str, int]) -> None:
@@ -200,7 +200,7 @@ class AspiredVersionsManager:
             current = self._labels.get(model, {})
             for label, number in labels.items():
                 v = versions.get(number)
-                if v is not None and v.state == State.AVAILABLE:
+                if v is not None and v.state == ManagerState.AVAILABLE:
                     continue
                 if self._allow_unavailable_labels and label not in current:
                     continue
@@ -210,6 +210,14 @@ class AspiredVersionsManager:
                 )
             self._labels[model] = dict(labels)
 
+    def label_version(self, model: str, label: str) -> int:
+        """The version `label` points at. Raises ServingError (NOT_FOUND) for an unknown label."""
+        with self._lock:
+            number = self._labels.get(model, {}).get(label)
+        if number is None:
+            raise not_found(f"Unrecognized servable version label: {label}")
+        return number
+
     # -- the request side ------------------------------------------------------------------
     def resolve(self, model: str, version: int | None = None, label: str | None = None) -> Version:
         with self._lock:
@@ -217,16 +225,13 @@ class AspiredVersionsManager:
             if not versions:
                 raise not_found(f"Servable not found for request: Latest({model})")
             if label:
-                number = self._labels.get(model, {}).get(label)
-                if number is None:
-                    raise not_found(f"Unrecognized servable version label: {label}")
-                version = number
+                version = self.label_version(model, label)
             if version is not None:
                 v = versions.get(version)
-                if v is None or v.state != State.AVAILABLE:
+                if v is None or v.state != ManagerState.AVAILABLE:
                     raise not_found(f"Servable not found for request: Specific({model}, {version})")
                 return v
-            available = [v for v in versions.values() if v.state == State.AVAILABLE]
+            available = [v for v in versions.values() if v.state == ManagerState.AVAILABLE]
             if not available:
                 raise not_found(f"Servable not found for request: Latest({model})")
             return max(available, key=lambda v: v.number)
@@ -247,50 +252,21 @@ class AspiredVersionsManager:
                 if v.in_flight == 0:
                     v.idle.notify_all()
 
-    def status(self, model: str, version: int | None = None) -> list[Version]:
-        with self._lock:
-            versions = self._models.get(model)
-            if not versions:
-                raise not_found(f"Could not find any versions of model {model}")
-            if version is not None:
-                if version not in versions:
-                    raise not_found(f"Could not find version {version} of model {model}")
-                return [versions[version]]
-            return sorted(versions.values(), key=lambda v: -v.number)
-
-    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(remaining)
-            return True
-
-    def settled(self, model: str) -> bool:
-        """No version of `model` is starting, loading or unloading."""
-        with self._lock:
-            return all(v.state in (State.AVAILABLE, State.END) for v in self._models.get(model, {}).values())
-
     def close(self) -> None:
+        """Unload everything that is loaded, after its requests in flight. A load in progress cannot
+        be interrupted and is not waited for: the version it makes is unloaded as soon as it is done
+        (in `_load_version`), so shutdown never waits on a slow or stuck load."""
         with self._lock:
             self._closed = True
             self._closing.set()
-            models = list(self._models)
-        for m in models:
-            with self._lock:
-                for v in self._models[m].values():
+            victims = []
+            for versions in self._models.values():
+                for v in versions.values():
                     v.aspired = False
-            self._reconcile_all_unload(m)
-        # A load in progress cannot be interrupted: it is not waited for (the version it makes is
-        # closed at once, below in _load_version), so shutdown never waits on a slow or stuck load.
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _reconcile_all_unload(self, model: str) -> None:
-        with self._lock:
-            victims = [v for v in self._models.get(model, {}).values() if v.state == State.AVAILABLE]
-            for v in victims:
-                v.state = State.UNLOADING
+                    if v.state == ManagerState.AVAILABLE:
+                        v.state = ManagerState.UNLOADING
+                        victims.append(v)
         for v in victims:
+            self._publish(v, ManagerState.UNLOADING)
             self._unload(v)
+        self._pool.shutdown(wait=False, cancel_futures=True)

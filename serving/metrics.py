@@ -6,6 +6,7 @@ REST port at the path of --monitoring_config_file's prometheus_config.
     :tensorflow:cc:saved_model:load_attempt_count{model_path, status} counter
     :tensorflow:cc:saved_model:load_latency{model_path}               counter (microseconds)
     :tensorflow:serving:model_warmup_latency{model_path}              histogram (microseconds)
+    :tensorflow:serving:batching_session:input_batch_size             histogram (at enqueue, per input)
     :tensorflow:serving:batching_session:processed_batch_size         histogram
 
 TF Serving's names and labels stay as they are, for its dashboards. Two metrics of our own add the
@@ -75,7 +76,7 @@ LATENCY_BUCKETS_US = [
     3_200_000,
     10_000_000,
 ]
-BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+BATCH_BUCKETS = [2**i for i in range(14)]  # as TF: Exponential(1, 2, 14), 1 to 8192
 
 
 def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
@@ -171,6 +172,15 @@ class Metrics:
             (("model_path", path),),
             seconds * 1e6,
             LATENCY_BUCKETS_US,
+        )
+
+    def input_batch_size(self, size: int) -> None:
+        self._observe(
+            ":tensorflow:serving:batching_session:input_batch_size",
+            "Tracks the batch size distribution on the inputs.",
+            (),
+            size,
+            BATCH_BUCKETS,
         )
 
     def batch_size(self, size: int) -> None:

@@ -150,10 +150,11 @@ def _process(core: ServerCore, method: str, path: str, body: bytes) -> Any:
         raise invalid("'signature_name' must be a string")
     spec = route.model_spec(sig_name)
     if route.api == "predict":
-        with held(core, spec) as v:  # the signature's dtypes decide how JSON values are read
+        with held(core, spec) as v:  # one version for the whole request: its signature's dtypes read the JSON
             sig = signature(v, sig_name)
-        request, fmt = rest_json.predict_request(payload, sig, spec)
-        return rest_json.predict_response(predict_h.predict_outputs(core, request)[1], fmt)
+            request, fmt = rest_json.predict_request(payload, sig, spec)
+            outputs = predict_h.predict_in(core, v, sig, request)
+        return rest_json.predict_response(outputs, fmt)
     from tensorflow_serving.apis import classification_pb2, regression_pb2
 
     inp = rest_json.example_input(payload)

@@ -41,6 +41,24 @@ class SignatureError(Exception):
         self.kind = kind
 
 
+class Signature:
+    """One SignatureDef of a loaded version, with what every request needs read once at load: its
+    input names (sorted), each input's dtype and dims (None: unknown rank), its output names."""
+
+    def __init__(self, name: str, definition: Any) -> None:
+        self.name = name
+        self.definition = definition
+        self.method_name: str = definition.method_name
+        self.inputs = definition.inputs  # alias -> TensorInfo
+        self.outputs = definition.outputs
+        self.input_names: list[str] = sorted(definition.inputs)
+        self.output_names: tuple[str, ...] = tuple(sorted(definition.outputs))
+        self.input_specs: dict[str, tuple[int, list[int] | None]] = {
+            n: (t.dtype, None if t.tensor_shape.unknown_rank else [d.size for d in t.tensor_shape.dim])
+            for n, t in definition.inputs.items()
+        }
+
+
 class Servable:
     def __init__(
         self, name: str, version: int, path: Path, session: Any, meta_graph: Any, run_in_caller_thread: bool = True
@@ -50,21 +68,9 @@ class Servable:
         self.path = path
         self._session = session
         self.meta_graph = meta_graph
-        self.signatures = {k: v for k, v in meta_graph.signature_def.items() if k != INIT_OP_SIGNATURE}
+        self.signatures = {k: Signature(k, v) for k, v in meta_graph.signature_def.items() if k != INIT_OP_SIGNATURE}
         # (signature, input names, outputs, session timeout in ms or 0) -> (session callable, output names)
         self._callables: dict[tuple[str, tuple[str, ...], tuple[str, ...], int], tuple[Any, tuple[str, ...]]] = {}
-        # Per signature: its input names (sorted), and each input's dtype and dims (None: unknown rank),
-        # read once here rather than on every request.
-        self._input_specs = {
-            name: (
-                sorted(sig.inputs),
-                {
-                    n: (t.dtype, None if t.tensor_shape.unknown_rank else [d.size for d in t.tensor_shape.dim])
-                    for n, t in sig.inputs.items()
-                },
-            )
-            for name, sig in self.signatures.items()
-        }
         self._lock = threading.Lock()
         self.run_in_caller_thread = run_in_caller_thread
 
@@ -99,7 +105,8 @@ class Servable:
             raise LoadError(f"cannot load the SavedModel in {path} with tags {list(tags)}: {e}") from e
         return cls(name, version, path, session, meta_graph, run_in_caller_thread)
 
-    def signature(self, signature_name: str) -> Any:
+    def signature(self, signature_name: str) -> Signature:
+        """The signature named `signature_name` ("": serving_default); SignatureError if none."""
         sig = self.signatures.get(signature_name or DEFAULT_SIGNATURE)
         if sig is None:
             raise SignatureError(
@@ -109,32 +116,31 @@ class Servable:
             )
         return sig
 
-    def input_specs(self, signature_name: str) -> tuple[list[str], dict[str, tuple[int, list[int] | None]]]:
-        self.signature(signature_name)  # SignatureError when there is no such signature
-        return self._input_specs[signature_name]
-
     def run(
         self,
-        signature_name: str,
+        signature: str | Signature,
         feeds: Mapping[str, np.ndarray],
         output_filter: Sequence[str] = (),
         timeout_ms: int | None = None,
     ) -> dict[str, np.ndarray]:
-        """Run a signature on numpy inputs keyed by the signature's input names. With `timeout_ms`
-        TensorFlow stops the run at (about) that many milliseconds (DeadlineExceededError): see
-        `serving.deadline` for the ladder of timeouts and what cannot be stopped."""
+        """Run a signature (by name, or the `Signature` a handler already looked up) on numpy inputs
+        keyed by the signature's input names. With `timeout_ms` TensorFlow stops the run at (about)
+        that many milliseconds (DeadlineExceededError): see `serving.deadline` for the ladder of
+        timeouts and what cannot be stopped."""
+        sig = signature if isinstance(signature, Signature) else self.signature(signature)
         names = tuple(sorted(feeds))
-        key = (signature_name, names, tuple(output_filter), 0 if timeout_ms is None else bucket(timeout_ms))
+        key = (sig.name, names, tuple(output_filter), 0 if timeout_ms is None else bucket(timeout_ms))
         entry = self._callables.get(key)
         if entry is None:  # first call with these names: check them and make the session callable
-            entry = self._prepare(key)
+            entry = self._prepare(sig, key)
         fn, outs = entry
         values = fn(*(feeds[n] for n in names))
         return dict(zip(outs, (np.asarray(v) for v in values), strict=True))
 
-    def _prepare(self, key: tuple[str, tuple[str, ...], tuple[str, ...], int]) -> tuple[Any, tuple[str, ...]]:
+    def _prepare(
+        self, sig: Signature, key: tuple[str, tuple[str, ...], tuple[str, ...], int]
+    ) -> tuple[Any, tuple[str, ...]]:
         signature_name, names, output_filter, timeout_ms = key
-        sig = self.signature(signature_name)
         missing = sorted(set(sig.inputs) - set(names))
         if missing:
             raise SignatureError(
@@ -147,7 +153,7 @@ class Servable:
                 f"input {extra[0]!r} is not an input of signature "
                 f"{signature_name or DEFAULT_SIGNATURE!r}; expected: {', '.join(sorted(sig.inputs))}",
             )
-        outs = output_filter or tuple(sorted(sig.outputs))
+        outs = output_filter or sig.output_names
         unknown = [o for o in outs if o not in sig.outputs]
         if unknown:
             raise SignatureError(

@@ -1,4 +1,8 @@
-"""The FileSystemSource: polls each model's base path and tells the manager which versions it aspires.
+"""The FileSystemSource: polls each model's base path and announces the versions it aspires.
+
+It speaks to one callback, TF Serving's AspiredVersionsCallback: `callback(model, {version: path})`,
+called with every version the policy wants (an empty dict: unload them all). The core connects it
+to the manager through the SavedModel loader.
 
 Versions are the child directories of the base path named with ASCII digits (`00000123` is 123;
 any other name, like the exporter's hidden staging directories, is ignored: see `modelbase`). The
@@ -15,13 +19,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import modelbase
-from serving.manager import AspiredVersionsManager
 
 log = logging.getLogger("serving")
+
+AspiredVersionsCallback = Callable[[str, dict[int, Path]], None]
 
 
 def aspired_versions(model_config: Any, present: dict[int, Path]) -> dict[int, Path]:
@@ -36,10 +42,10 @@ def aspired_versions(model_config: Any, present: dict[int, Path]) -> dict[int, P
 
 
 class FileSystemSource:
-    """Polls every `poll_seconds` (0: once) and calls `manager.set_aspired_versions` per model."""
+    """Polls every `poll_seconds` (0: once) and calls `callback(model, aspired versions)` per model."""
 
-    def __init__(self, manager: AspiredVersionsManager, poll_seconds: int) -> None:
-        self._manager = manager
+    def __init__(self, callback: AspiredVersionsCallback, poll_seconds: int) -> None:
+        self._callback = callback
         self._poll_seconds = poll_seconds
         self._configs: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -56,7 +62,7 @@ class FileSystemSource:
             removed = old - set(self._configs)
         for name in removed:
             log.info("model %s is no longer configured: unloading it", name)
-            self._manager.remove_model(name)
+            self._callback(name, {})
         self.poll_once()
 
     def poll_once(self) -> None:
@@ -84,7 +90,7 @@ class FileSystemSource:
                 self._empty.add(m.name)
             elif present:
                 self._empty.discard(m.name)
-            self._manager.set_aspired_versions(m.name, aspired_versions(m, present))
+            self._callback(m.name, aspired_versions(m, present))
 
     def start(self) -> None:
         if self._poll_seconds <= 0:

@@ -3,6 +3,10 @@ bytes) and the typed `*_val` fields it writes by default.
 
 Decoding uses numpy on the repeated fields directly (no `tf.make_ndarray`); a typed field with a
 single value and a larger shape is broadcast, as TensorFlow does.
+
+The SDK (`shipyard_client._tensors`) has its own dtype table on purpose: it is a distribution of its
+own that never imports this package (nor TensorFlow), and the two meet only on the wire, where TF's
+DataType numbers are the contract. `tests/client_sdk/test_wire_compat.py` checks that both tables agree.
 """
 
 from __future__ import annotations

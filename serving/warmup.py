@@ -58,9 +58,7 @@ def run_log(servable: Servable, log: object) -> dict[str, np.ndarray]:
     if kind in ("classify_log", "regress_log"):
         req = getattr(log, kind).request
         examples = [e.SerializeToString() for e in req.input.example_list.examples]
-        sig = servable.signature(req.model_spec.signature_name or DEFAULT_SIGNATURE)
-        (input_name,) = sig.inputs
-        return servable.run(
-            req.model_spec.signature_name or DEFAULT_SIGNATURE, {input_name: np.array(examples, dtype=object)}
-        )
+        sig = servable.signature(req.model_spec.signature_name)
+        (input_name,) = sig.input_names
+        return servable.run(sig, {input_name: np.array(examples, dtype=object)})
     raise LoadError(f"unsupported warmup log type {kind!r}")

@@ -10,21 +10,20 @@ import numpy as np
 from serving.errors import invalid
 from serving.handlers.common import fill_spec, held, run, signature
 from serving.handlers.examples import CLASSIFY_METHOD, example_input_name, serialized_examples
-from serving.servable import DEFAULT_SIGNATURE
+from serving.servable import Signature
 
 if TYPE_CHECKING:
     from serving.core import ServerCore
     from serving.manager import Version
 
 
-def classify_in(core: ServerCore, v: Version, sig_name: str, inp: Any, result: Any) -> None:
-    sig = signature(v, sig_name)
+def classify_in(core: ServerCore, v: Version, sig: Signature, inp: Any, result: Any) -> None:
     name = example_input_name(sig, CLASSIFY_METHOD, core.options.method_name_check)
     if "classes" not in sig.outputs and "scores" not in sig.outputs:
         raise invalid("Expected classification signature outputs 'classes' and/or 'scores'")
     examples = serialized_examples(inp)
     wanted = [o for o in ("classes", "scores") if o in sig.outputs]
-    out = run(core, v, sig_name, {name: examples}, wanted)
+    out = run(core, v, sig, {name: examples}, wanted)
     classes, scores = out.get("classes"), out.get("scores")
     n = len(examples)
     for key, arr in (("classes", classes), ("scores", scores)):
@@ -53,7 +52,7 @@ def classify(core: ServerCore, request: Any) -> Any:
 
     response = classification_pb2.ClassificationResponse()
     with held(core, request.model_spec) as v:
-        sig_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        classify_in(core, v, sig_name, request.input, response.result)
-        fill_spec(response.model_spec, v, sig_name)
+        sig = signature(v, request.model_spec.signature_name)
+        classify_in(core, v, sig, request.input, response.result)
+        fill_spec(response.model_spec, v, sig.name)
     return response

@@ -11,7 +11,7 @@ import numpy as np
 
 from serving import deadline
 from serving.errors import ServingError, failed_precondition, from_tf_error, invalid
-from serving.servable import DEFAULT_SIGNATURE, SignatureError
+from serving.servable import DEFAULT_SIGNATURE, Signature, SignatureError
 from serving.tensors import dtype_name
 
 if TYPE_CHECKING:
@@ -44,18 +44,19 @@ def fill_spec(out: Any, v: Version, signature_name: str | None) -> None:
         out.signature_name = signature_name
 
 
-def signature(v: Version, name: str) -> Any:
+def signature(v: Version, name: str) -> Signature:
+    """The request's signature, looked up once per request and passed to everything after."""
     try:
         return v.servable.signature(name or DEFAULT_SIGNATURE)
     except SignatureError:
         raise failed_precondition(f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.') from None
 
 
-def check_inputs(v: Version, signature_name: str, feeds: Mapping[str, np.ndarray], dtypes: Mapping[str, int]) -> None:
+def check_inputs(sig: Signature, feeds: Mapping[str, np.ndarray], dtypes: Mapping[str, int]) -> None:
     """Names and dtypes of the request's tensors against the signature's, naming the input. Shapes
     are not checked here: as in TF Serving, the session run decides (a signature declaring [-1, 1]
     takes [1] when its graph can), and its error is answered with the input named (`run`)."""
-    expected, expect = v.servable.input_specs(signature_name or DEFAULT_SIGNATURE)
+    expected, expect = sig.input_names, sig.input_specs
     if len(feeds) != len(expected) or any(name not in expect for name in feeds):
         for name in sorted(feeds):
             if name not in expect:
@@ -75,10 +76,10 @@ def check_inputs(v: Version, signature_name: str, feeds: Mapping[str, np.ndarray
             raise invalid(f"Expects arg[{i}] ({name!r}) to be {dtype_name(want)} but {dtype_name(got)} is provided")
 
 
-def _shape_hint(v: Version, signature_name: str, feeds: Mapping[str, np.ndarray]) -> str:
+def _shape_hint(sig: Signature, feeds: Mapping[str, np.ndarray]) -> str:
     """The inputs whose shapes differ from what the signature declares: the likely cause of a session
     error, which itself names graph nodes rather than the request's inputs."""
-    _, expect = v.servable.input_specs(signature_name)
+    expect = sig.input_specs
     hints = []
     for name, value in sorted(feeds.items()):
         dims = expect[name][1] if name in expect else None
@@ -95,38 +96,36 @@ def _shape_hint(v: Version, signature_name: str, feeds: Mapping[str, np.ndarray]
 def run(
     core: ServerCore,
     v: Version,
-    signature_name: str,
+    sig: Signature,
     feeds: Mapping[str, np.ndarray],
     output_filter: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
-    sig = signature(v, signature_name)
     for o in output_filter:
         if o not in sig.outputs:
             raise invalid(
                 f"output tensor alias not found in signature: {o} Outputs expected to be in the set "
-                f"{{{','.join(sorted(sig.outputs))}}}."
+                f"{{{','.join(sig.output_names)}}}."
             )
     if len(set(output_filter)) != len(output_filter):
         raise invalid("duplicate output tensor alias in output_filter")
-    name = signature_name or DEFAULT_SIGNATURE
     until = deadline.current()
     timeout_ms = deadline.remaining_ms(until)
     try:
         if core.batcher is not None:
-            return core.batcher.run(v, name, feeds, tuple(output_filter), until)
-        return v.servable.run(name, feeds, tuple(output_filter), timeout_ms)
+            return core.batcher.run(v, sig, feeds, tuple(output_filter), until)
+        return v.servable.run(sig, feeds, tuple(output_filter), timeout_ms)
     except ServingError:
         raise
     except (SignatureError, ValueError) as e:  # ValueError: a feed the session refuses
-        raise invalid(f"{e}{_shape_hint(v, name, feeds)}") from None
+        raise invalid(f"{e}{_shape_hint(sig, feeds)}") from None
     except MemoryError:
         raise ServingError(
-            grpc.StatusCode.RESOURCE_EXHAUSTED, f"out of memory running the signature{_shape_hint(v, name, feeds)}"
+            grpc.StatusCode.RESOURCE_EXHAUSTED, f"out of memory running the signature{_shape_hint(sig, feeds)}"
         ) from None
     except Exception as e:  # noqa: BLE001 - TF errors carry their own canonical code
         if hasattr(e, "error_code"):
             err = from_tf_error(e)
             if err.code == grpc.StatusCode.INVALID_ARGUMENT:
-                err = invalid(f"{err.message}{_shape_hint(v, name, feeds)}")
+                err = invalid(f"{err.message}{_shape_hint(sig, feeds)}")
             raise err from None
         raise ServingError(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}") from None

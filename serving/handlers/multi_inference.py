@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from serving.errors import invalid
 from serving.handlers.classify import classify_in
-from serving.handlers.common import fill_spec, held
+from serving.handlers.common import fill_spec, held, signature
 from serving.handlers.examples import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.handlers.regress import regress_in
 from serving.servable import DEFAULT_SIGNATURE
@@ -38,10 +38,11 @@ def multi_inference(core: ServerCore, request: Any) -> Any:
     response = inference_pb2.MultiInferenceResponse()
     with held(core, first) as v:
         for t, sig_name in zip(request.tasks, names, strict=True):
+            sig = signature(v, sig_name)
             r = response.results.add()
-            fill_spec(r.model_spec, v, sig_name)
+            fill_spec(r.model_spec, v, sig.name)
             if t.method_name == CLASSIFY_METHOD:
-                classify_in(core, v, sig_name, request.input, r.classification_result)
+                classify_in(core, v, sig, request.input, r.classification_result)
             else:
-                regress_in(core, v, sig_name, request.input, r.regression_result)
+                regress_in(core, v, sig, request.input, r.regression_result)
     return response

@@ -12,12 +12,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serving.handlers.common import check_inputs, fill_spec, held, run, signature
-from serving.servable import DEFAULT_SIGNATURE
+from serving.servable import Signature
 from serving.tensors import to_numpy, to_proto
 from serving.wire import predict_response_bytes
 
 if TYPE_CHECKING:
     from serving.core import ServerCore
+    from serving.manager import Version
+
+
+def predict_in(core: ServerCore, v: Version, sig: Signature, request: Any) -> dict[str, np.ndarray]:
+    """The output tensors of a PredictRequest on a version the caller holds, through `sig`."""
+    feeds = {name: to_numpy(t, name) for name, t in request.inputs.items()}
+    check_inputs(sig, feeds, {name: t.dtype for name, t in request.inputs.items()})
+    return run(core, v, sig, feeds, list(request.output_filter))
 
 
 def predict_outputs(core: ServerCore, request: Any) -> tuple[Any, dict[str, np.ndarray]]:
@@ -26,12 +34,9 @@ def predict_outputs(core: ServerCore, request: Any) -> tuple[Any, dict[str, np.n
 
     spec = model_pb2.ModelSpec()
     with held(core, request.model_spec) as v:
-        sig_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        signature(v, sig_name)  # an unknown signature is FAILED_PRECONDITION, before any decoding
-        feeds = {name: to_numpy(t, name) for name, t in request.inputs.items()}
-        check_inputs(v, sig_name, feeds, {name: t.dtype for name, t in request.inputs.items()})
-        outputs = run(core, v, sig_name, feeds, list(request.output_filter))
-        fill_spec(spec, v, sig_name)
+        sig = signature(v, request.model_spec.signature_name)  # unknown: FAILED_PRECONDITION, before decoding
+        outputs = predict_in(core, v, sig, request)
+        fill_spec(spec, v, sig.name)
     return spec, outputs
 
 

@@ -8,20 +8,19 @@ from typing import TYPE_CHECKING, Any
 from serving.errors import invalid
 from serving.handlers.common import fill_spec, held, run, signature
 from serving.handlers.examples import REGRESS_METHOD, example_input_name, serialized_examples
-from serving.servable import DEFAULT_SIGNATURE
+from serving.servable import Signature
 
 if TYPE_CHECKING:
     from serving.core import ServerCore
     from serving.manager import Version
 
 
-def regress_in(core: ServerCore, v: Version, sig_name: str, inp: Any, result: Any) -> None:
-    sig = signature(v, sig_name)
+def regress_in(core: ServerCore, v: Version, sig: Signature, inp: Any, result: Any) -> None:
     name = example_input_name(sig, REGRESS_METHOD, core.options.method_name_check)
     if "outputs" not in sig.outputs:
         raise invalid("Expected regression signature output 'outputs'")
     examples = serialized_examples(inp)
-    values = run(core, v, sig_name, {name: examples}, ["outputs"])["outputs"]
+    values = run(core, v, sig, {name: examples}, ["outputs"])["outputs"]
     n = len(examples)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
@@ -39,7 +38,7 @@ def regress(core: ServerCore, request: Any) -> Any:
 
     response = regression_pb2.RegressionResponse()
     with held(core, request.model_spec) as v:
-        sig_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        regress_in(core, v, sig_name, request.input, response.result)
-        fill_spec(response.model_spec, v, sig_name)
+        sig = signature(v, request.model_spec.signature_name)
+        regress_in(core, v, sig, request.input, response.result)
+        fill_spec(response.model_spec, v, sig.name)
     return response

@@ -1,9 +1,11 @@
-"""GetModelStatus: the state of every version of a model (or of one), with its load error if any."""
+"""GetModelStatus: the state of every version of a model (or of one), with its load error if any,
+as the ServableStateMonitor last saw them."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from serving.errors import not_found
 from serving.handlers.common import spec_of
 
 if TYPE_CHECKING:
@@ -15,12 +17,20 @@ def status(core: ServerCore, request: Any) -> Any:
 
     name, version, label = spec_of(request.model_spec)
     if label is not None:
-        version = core.manager.resolve(name, None, label).number
+        version = core.manager.resolve(name, None, label).number  # labels name AVAILABLE versions
+    states = core.monitor.version_states(name)
+    if not states:
+        raise not_found(f"Could not find any versions of model {name}")
+    if version is not None:
+        if version not in states:
+            raise not_found(f"Could not find version {version} of model {name}")
+        states = {version: states[version]}
     response = get_model_status_pb2.GetModelStatusResponse()
-    for v in core.manager.status(name, version):
+    for number in sorted(states, reverse=True):
+        event = states[number]
         s = response.model_version_status.add()
-        s.version = v.number
-        s.state = int(v.state)
-        s.status.error_code = v.error_code if v.error else 0
-        s.status.error_message = v.error
+        s.version = number
+        s.state = int(event.manager_state)
+        s.status.error_code = event.error_code if event.error else 0
+        s.status.error_message = event.error
     return response

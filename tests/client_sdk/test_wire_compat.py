@@ -139,3 +139,14 @@ def test_committed_generated_code_is_fresh(tmp_path, src, out, files):
             fresh = (tmp_path / rel).read_text()
             committed = ROOT / out / (rel if out.endswith("src") else Path(rel).name)
             assert committed.read_text() == fresh, f"{committed} is stale: run `make protos`"
+
+
+def test_the_sdk_and_the_server_read_every_dtype_number_alike():
+    """The SDK keeps its own DataType table (it imports nothing of the server); both must agree."""
+    from serving import tensors as server_tensors
+    from shipyard_client import _tensors as sdk_tensors
+
+    for dt, server_dtype in server_tensors.NUMPY.items():
+        assert sdk_tensors.numpy_dtype(dt) == server_dtype.newbyteorder("="), server_tensors.NAMES[dt]
+        assert sdk_tensors.tf_dtype(np.zeros(1, server_dtype)) == dt, server_tensors.NAMES[dt]
+    assert sdk_tensors.tf_dtype(np.array(["a"], dtype=object)) == server_tensors.DT_STRING

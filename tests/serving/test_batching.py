@@ -10,9 +10,13 @@ import tensorflow as tf
 from serving.batching import BatchScheduler
 from serving.config import Batching
 from serving.errors import ServingError
+from serving.servable import Signature
 from tests.fixtures.servers import start_local
+from tests.fixtures.wait import wait_until
 from tests.serving.conftest import copy_base
 from tests.serving.test_grpc_api import ROW, predict_request
+
+SIG = Signature("serving_default", tf.compat.v1.saved_model.build_signature_def())
 
 
 class BlockingServable:
@@ -40,20 +44,13 @@ class V:
 def submit(sched, v, values, results, errors):
     def go():
         try:
-            results[values[0]] = sched.run(v, "serving_default", {"x": np.array(values, dtype=np.float32)})["y"]
+            results[values[0]] = sched.run(v, SIG, {"x": np.array(values, dtype=np.float32)})["y"]
         except ServingError as e:
             errors.append(e)
 
     t = threading.Thread(target=go)
     t.start()
     return t
-
-
-def wait_until(cond, timeout=10):
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end
-        time.sleep(0.001)
 
 
 def test_queued_requests_merge_into_one_batch_and_a_full_queue_is_unavailable():
@@ -64,9 +61,9 @@ def test_queued_requests_merge_into_one_batch_and_a_full_queue_is_unavailable():
         threads = [submit(s, v, [0.0], results, errors)]
         assert servable.started.wait(10)  # the only batch thread is busy with the first request
         threads += [submit(s, v, [float(i)], results, errors) for i in range(1, 5)]
-        wait_until(lambda: s._queued_rows == 4)
+        wait_until(lambda: s._queued_rows == 4, "4 rows queued", 10, interval=0.001)
         with pytest.raises(ServingError) as e:  # one batch's worth is queued: the queue is full
-            s.run(v, "serving_default", {"x": np.array([9.0], dtype=np.float32)})
+            s.run(v, SIG, {"x": np.array([9.0], dtype=np.float32)})
         assert e.value.code == grpc.StatusCode.UNAVAILABLE and "queue" in e.value.message
         servable.release.set()
         for t in threads:
@@ -95,7 +92,7 @@ def test_batches_are_padded_to_allowed_sizes_and_split_back():
         first = submit(s, v, [100.0], results, errors)
         assert servable.started.wait(10)
         threads = [submit(s, v, [1.0, 2.0], results, errors), submit(s, v, [3.0], results, errors)]
-        wait_until(lambda: s._queued_rows == 3)
+        wait_until(lambda: s._queued_rows == 3, "3 rows queued", 10, interval=0.001)
         servable.release.set()
         for t in [first, *threads]:
             t.join(10)
@@ -120,11 +117,11 @@ def test_large_batch_splitting_runs_pieces_and_joins_them_in_order():
     servable = BlockingServable()
     servable.release.set()
     try:
-        out = s.run(V(servable), "serving_default", {"x": np.arange(10, dtype=np.float32)})["y"]
+        out = s.run(V(servable), SIG, {"x": np.arange(10, dtype=np.float32)})["y"]
         assert out.tolist() == [2.0 * i for i in range(10)]
         assert sorted(servable.batches) == [2, 4, 4]  # pieces of at most max_execution_batch_size
         with pytest.raises(ServingError) as e:  # max_batch_size still bounds one request
-            s.run(V(servable), "serving_default", {"x": np.zeros(11, dtype=np.float32)})
+            s.run(V(servable), SIG, {"x": np.zeros(11, dtype=np.float32)})
         assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
     finally:
         s.close()
@@ -138,12 +135,12 @@ def test_a_request_past_its_deadline_leaves_the_queue_and_the_run_gets_the_deadl
         first = submit(s, v, [0.0], results, errors)
         assert servable.started.wait(10)  # the batch thread is busy
         with pytest.raises(ServingError) as e:
-            s.run(v, "serving_default", {"x": np.array([7.0], dtype=np.float32)}, until=time.monotonic() + 0.2)
+            s.run(v, SIG, {"x": np.array([7.0], dtype=np.float32)}, until=time.monotonic() + 0.2)
         assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
         assert s._queued_rows == 0  # its row left the queue: it will never run
         servable.release.set()
         first.join(10)
-        later = s.run(v, "serving_default", {"x": np.array([1.0], dtype=np.float32)}, until=time.monotonic() + 30)
+        later = s.run(v, SIG, {"x": np.array([1.0], dtype=np.float32)}, until=time.monotonic() + 30)
         assert later["y"].tolist() == [2.0]
         assert servable.batches == [1, 1] and servable.timeouts[0] is None
         assert 25_000 <= servable.timeouts[1] <= 38_000  # what was left of 30 s, on the timeout ladder
@@ -156,7 +153,7 @@ def test_a_request_larger_than_the_max_batch_is_invalid():
     s = BatchScheduler(Batching(max_batch_size=2, num_batch_threads=1))
     try:
         with pytest.raises(ServingError) as e:
-            s.run(V(BlockingServable()), "serving_default", {"x": np.zeros(3, dtype=np.float32)})
+            s.run(V(BlockingServable()), SIG, {"x": np.zeros(3, dtype=np.float32)})
         assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
     finally:
         s.close()
@@ -223,7 +220,7 @@ def test_an_idle_scheduler_without_a_batch_timeout_runs_a_lone_request_in_its_ow
         servable = Recording()
         servable.release.set()
         try:
-            out = s.run(V(servable), "serving_default", {"x": np.array([1.0], dtype=np.float32)})
+            out = s.run(V(servable), SIG, {"x": np.array([1.0], dtype=np.float32)})
             assert out["y"].tolist() == [2.0] and servable.thread.startswith(expected_prefix)
         finally:
             s.close()

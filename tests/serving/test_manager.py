@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 
 from serving.errors import ServingError
-from serving.manager import AspiredVersionsManager, State
+from serving.manager import AspiredVersionsManager
+from serving.policy import ResourcePreservingPolicy
+from serving.servable_state import EventBus, ManagerState, ServableId, ServableStateMonitor
+
+State = ManagerState
 
 
 class FakeServable:
@@ -19,7 +23,7 @@ class FakeServable:
         self.closed.set()
 
 
-class Loader:
+class Loads:
     """Each load waits for the test to release (or fail) that version."""
 
     def __init__(self):
@@ -41,14 +45,46 @@ class Loader:
         return FakeServable(version)
 
 
+class FakeLoader:
+    """A Loader (serving.loader) whose load is the test's `load(model, version, path)`."""
+
+    def __init__(self, load, model, version, path):
+        self.id = ServableId(model, version)
+        self._load, self._path, self._servable = load, path, None
+
+    def load(self):
+        self._servable = self._load(self.id.name, self.id.version, self._path)
+        return self._servable
+
+    def unload(self):
+        self._servable.close()
+
+
+class Managed:
+    """The manager with its bus and monitor, fed paths as the core feeds it (one loader per path)."""
+
+    def __init__(self, load, **kwargs):
+        self.bus = EventBus()
+        self.monitor = ServableStateMonitor(self.bus)
+        self.manager = AspiredVersionsManager(self.bus, **kwargs)
+        self._load = load
+
+    def set_aspired_versions(self, model, paths):
+        loaders = {n: FakeLoader(self._load, model, n, p) for n, p in paths.items()}
+        self.manager.set_aspired_versions(model, loaders)
+
+    def __getattr__(self, name):
+        return getattr(self.manager, name)
+
+
 @pytest.fixture
 def loader():
-    return Loader()
+    return Loads()
 
 
 @pytest.fixture
 def manager(loader):
-    m = AspiredVersionsManager(loader, max_load_retries=0)
+    m = Managed(loader, max_load_retries=0)
     yield m
     for g in list(loader.gates.values()):
         g.set()
@@ -56,11 +92,11 @@ def manager(loader):
 
 
 def state(m, v):
-    return {x.number: x.state for x in m.status("m")}.get(v)
+    return m.monitor.state("m", v)
 
 
 def wait_state(m, v, s):
-    assert m.wait_until(lambda: state(m, v) == s, 10), f"version {v} is {state(m, v)}, not {s}"
+    assert m.monitor.wait_until(lambda: state(m, v) == s, 10), f"version {v} is {state(m, v)}, not {s}"
 
 
 def test_new_version_is_available_before_the_old_one_unloads(manager, loader):
@@ -89,8 +125,8 @@ def test_a_failed_load_is_end_with_its_error_and_the_old_version_keeps_serving(m
     loader.gate(2).set()
     manager.set_aspired_versions("m", {2: Path("/m/2")})
     wait_state(manager, 2, State.END)
-    (v2,) = [x for x in manager.status("m") if x.number == 2]
-    assert "corrupt SavedModel" in v2.error
+    v2 = manager.monitor.version_states("m")[2]
+    assert "corrupt SavedModel" in v2.error and v2.error_code == 2  # UNKNOWN: a plain exception
     assert state(manager, 1) == State.AVAILABLE
     with manager.get("m") as v:
         assert v.number == 1
@@ -125,7 +161,7 @@ def test_removed_model_is_unloaded(manager, loader):
 
 
 def test_labels_point_only_at_available_versions(loader):
-    m = AspiredVersionsManager(loader, max_load_retries=0)
+    m = Managed(loader, max_load_retries=0)
     try:
         loader.gate(1).set()
         m.set_aspired_versions("m", {1: Path("/m/1"), 2: Path("/m/2")})
@@ -148,7 +184,7 @@ def test_labels_point_only_at_available_versions(loader):
 
 
 def test_labels_for_unavailable_versions_when_allowed_but_only_new_ones(loader):
-    m = AspiredVersionsManager(loader, max_load_retries=0, allow_labels_for_unavailable=True)
+    m = Managed(loader, max_load_retries=0, allow_labels_for_unavailable=True)
     try:
         loader.gate(1).set()
         m.set_aspired_versions("m", {1: Path("/m/1"), 2: Path("/m/2")})
@@ -171,10 +207,59 @@ def test_failed_load_is_retried_when_asked(loader):
             raise RuntimeError("transient")
         return FakeServable(version)
 
-    m = AspiredVersionsManager(flaky, max_load_retries=2, retry_interval_s=0.0)
+    m = Managed(flaky, max_load_retries=2, retry_interval_s=0.0)
     try:
         m.set_aspired_versions("m", {1: Path("/m/1")})
         wait_state(m, 1, State.AVAILABLE)
         assert calls == [1, 1, 1]
+    finally:
+        m.close()
+
+
+def test_every_transition_is_published_in_order(manager, loader):
+    seen = []
+    manager.bus.subscribe(lambda e: seen.append((e.id.version, e.manager_state.name)))
+    loader.gate(1).set()
+    loader.gate(2).set()
+    manager.set_aspired_versions("m", {1: Path("/m/1")})
+    wait_state(manager, 1, State.AVAILABLE)
+    manager.set_aspired_versions("m", {2: Path("/m/2")})
+    wait_state(manager, 1, State.END)
+    ones = [s for v, s in seen if v == 1]
+    twos = [s for v, s in seen if v == 2]
+    assert ones == ["START", "LOADING", "AVAILABLE", "UNLOADING", "END"]
+    assert twos == ["START", "LOADING", "AVAILABLE"]
+    assert seen.index((2, "AVAILABLE")) < seen.index((1, "UNLOADING"))  # availability first
+
+
+def test_of_several_old_versions_the_highest_serves_until_a_new_one_is_ready(manager, loader):
+    loader.gate(1).set()
+    loader.gate(2).set()
+    manager.set_aspired_versions("m", {1: Path("/m/1"), 2: Path("/m/2")})  # policy `all`
+    wait_state(manager, 1, State.AVAILABLE)
+    wait_state(manager, 2, State.AVAILABLE)
+    loader.gate(3)  # created, not released
+    manager.set_aspired_versions("m", {3: Path("/m/3")})
+    wait_state(manager, 1, State.END)  # as in TF Serving: more than one old version serving, the lowest goes
+    assert loader.started[3].wait(10)
+    assert state(manager, 2) == State.AVAILABLE and state(manager, 3) == State.LOADING
+    loader.gate(3).set()
+    wait_state(manager, 2, State.END)
+    with manager.get("m") as v:
+        assert v.number == 3
+
+
+def test_the_resource_preserving_policy_unloads_before_it_loads(loader):
+    m = Managed(loader, max_load_retries=0, policy=ResourcePreservingPolicy())
+    try:
+        loader.gate(1).set()
+        loader.gate(2).set()
+        m.set_aspired_versions("m", {1: Path("/m/1")})
+        wait_state(m, 1, State.AVAILABLE)
+        seen = []
+        m.bus.subscribe(lambda e: seen.append((e.id.version, e.manager_state.name)))
+        m.set_aspired_versions("m", {2: Path("/m/2")})
+        wait_state(m, 2, State.AVAILABLE)
+        assert seen.index((1, "END")) < seen.index((2, "LOADING"))  # never two versions resident
     finally:
         m.close()

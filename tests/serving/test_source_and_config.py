@@ -141,11 +141,18 @@ def test_thread_pool_flags_reach_the_sessions(exported):
     )
     try:
         assert (server.core.options.intra_op_threads, server.core.options.inter_op_threads) == (1, 2)
-        servable = server.core._load("penguins", 1, exported / "penguins" / "1")
+        from serving.loader import SavedModelLoader
+        from serving.servable_state import ServableId
+
+        core = server.core
+        loader = SavedModelLoader(
+            ServableId("penguins", 1), exported / "penguins" / "1", core.options.load_options(), core.metrics
+        )
+        servable = loader.load()
         try:
             config = servable._session._config
             assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (1, 2)
         finally:
-            servable.close()
+            loader.unload()
     finally:
         server.core.close()
