@@ -4,6 +4,7 @@ the REST deadline, and a clean SIGTERM."""
 import grpc
 
 from tests.fixtures.servers import start_local
+from tests.fixtures.wait import wait_until
 from tests.serving.conftest import copy_base
 from tests.serving.test_grpc_api import ROW, predict_request
 
@@ -107,13 +108,27 @@ def test_ssl_config_serves_grpc_over_tls_and_verifies_clients(exported, tmp_path
         assert server.stop() == 0
 
 
+def _batch_counts(server) -> tuple[int, int]:
+    """(input tensors the batch scheduler has taken, batches it has run), from the server's metrics."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"{server.rest}/metrics", timeout=10).read().decode()
+    counts = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.endswith("_count"):
+            counts[name] = int(float(value))
+    prefix = ":tensorflow:serving:batching_session:"
+    return counts.get(f"{prefix}input_batch_size_count", 0), counts.get(f"{prefix}processed_batch_size_count", 0)
+
+
 def test_rest_deadline_and_sigterm_finishes_requests_in_flight(exported, tmp_path):
     """A batch that waits 2 s for company holds requests in flight long enough to observe both:
-    --rest_api_timeout_in_ms answers a REST predict 504 at its deadline, and SIGTERM lets a gRPC
-    predict already queued finish with its answer before the server exits cleanly."""
+    --rest_api_timeout_in_ms answers a REST predict 504 at its deadline (no batch has run),
+    and SIGTERM lets a gRPC predict already queued finish with its answer before the server exits
+    cleanly. Every step waits on the server's batching metrics, never on the clock."""
     import json
     import threading
-    import time
     import urllib.error
     import urllib.request
 
@@ -125,28 +140,30 @@ def test_rest_deadline_and_sigterm_finishes_requests_in_flight(exported, tmp_pat
         "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000000 }\n"
         "max_enqueued_batches { value: 10 }\nnum_batch_threads { value: 1 }\n"
     )
+    (tmp_path / "monitoring.config").write_text('prometheus_config { enable: true path: "/metrics" }')
     server = start_local(
         [
             f"--model_base_path={base / 'penguins'}",
             "--model_name=penguins",
             "--enable_batching",
             f"--batching_parameters_file={batching}",
+            f"--monitoring_config_file={tmp_path / 'monitoring.config'}",
             "--rest_api_timeout_in_ms=300",
         ],
         tmp_path,
     )
     try:
         body = json.dumps({"instances": [ROW]}).encode()
-        start = time.monotonic()
         try:
             urllib.request.urlopen(f"{server.rest}/v1/models/penguins:predict", data=body, timeout=30)
             raise AssertionError("the REST request outlived --rest_api_timeout_in_ms")
         except urllib.error.HTTPError as e:
             assert e.code == 504
             assert "error" in json.loads(e.read())
-        assert time.monotonic() - start < 1.9  # answered at the REST deadline, not when the batch ran
-        # The batch holding that REST request has run; a new gRPC request now waits 2 s in a new batch.
-        time.sleep(2.2)
+        inputs, batches = _batch_counts(server)
+        assert inputs == len(ROW), "the REST request never reached the batch scheduler"
+        assert batches == 0, "the 504 came after the batch ran, not at the REST deadline"
+        # Its task left the queue at its deadline: the next request starts a batch of its own, 2 s long.
         result: dict = {}
 
         channel = grpc.insecure_channel(server.target)  # its own: stop() closes the fixture's channel
@@ -160,16 +177,14 @@ def test_rest_deadline_and_sigterm_finishes_requests_in_flight(exported, tmp_pat
                 result["error"] = e
 
         t = threading.Thread(target=call)
-        sent = time.monotonic()
         t.start()
-        time.sleep(0.5)  # well inside the 2 s the request waits in its batch
-        assert t.is_alive(), "the request finished before SIGTERM; the test proves nothing"
+        wait_until(lambda: _batch_counts(server)[0] == inputs + len(ROW), "the gRPC request to be queued", 30)
+        assert _batch_counts(server)[1] == 0 and t.is_alive(), "the request ran before SIGTERM; the test proves nothing"
         assert server.stop() == 0
         t.join(timeout=30)
         channel.close()
         assert "error" not in result, result.get("error")
-        assert result["response"].model_spec.version.value == 1
-        assert time.monotonic() - sent >= 1.5  # it was answered by the batch, after the signal
+        assert result["response"].model_spec.version.value == 1  # answered by its batch, after the signal
     finally:
         if server.alive():
             server.stop()
