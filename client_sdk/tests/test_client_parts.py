@@ -9,7 +9,15 @@ import grpc
 import numpy as np
 import pytest
 
-from shipyard_client import InvalidInputError, ModelNotFoundError, RetryPolicy, ServerError, Signature, TensorSpec
+from shipyard_client import (
+    NO_RETRY,
+    InvalidInputError,
+    ModelNotFoundError,
+    RetryPolicy,
+    ServerError,
+    Signature,
+    TensorSpec,
+)
 from shipyard_client import _base as b
 from shipyard_client._errors import error_for
 from shipyard_client._examples import to_examples
@@ -100,3 +108,71 @@ def test_importing_the_sdk_does_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_both_clients_take_the_same_arguments():
+    import inspect
+
+    from shipyard_client import AsyncClient, Client
+
+    assert inspect.signature(AsyncClient) == inspect.signature(Client)
+    assert "root_certificates" in inspect.signature(AsyncClient).parameters
+
+
+def test_a_closed_client_refuses_calls():
+    from shipyard_client import Client
+
+    c = Client("127.0.0.1:1", timeout=1, retry=NO_RETRY)
+    c.close()
+    assert c.is_closed
+    with pytest.raises(RuntimeError, match="closed"):
+        c.status("m")
+    with pytest.raises(RuntimeError, match="closed"), c:
+        pass
+    c.close()  # twice is harmless
+
+
+def test_a_closed_async_client_refuses_calls():
+    import asyncio
+
+    from shipyard_client import AsyncClient
+
+    async def go():
+        c = AsyncClient("127.0.0.1:1", timeout=1, retry=NO_RETRY)
+        await c.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await c.predict("m", {"x": [1.0]})
+
+    asyncio.run(go())
+
+
+def test_use_client_default_takes_the_clients_timeout_and_none_means_no_deadline():
+    from shipyard_client import USE_CLIENT_DEFAULT, Client
+
+    with Client("127.0.0.1:1", timeout=2.5) as c:
+        assert c._timeout(USE_CLIENT_DEFAULT) == 2.5
+        assert c._timeout(None) is None
+        assert c._timeout(0.5) == 0.5
+    assert repr(USE_CLIENT_DEFAULT) == "USE_CLIENT_DEFAULT"
+
+
+def test_tls_arguments_make_a_secure_channel_on_both_clients(monkeypatch):
+    import asyncio
+
+    from shipyard_client import AsyncClient, Client
+
+    made = []
+    real = grpc.ssl_channel_credentials
+
+    def spy(*args):
+        made.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(grpc, "ssl_channel_credentials", spy)
+    Client("127.0.0.1:1", root_certificates=None, certificate_chain=b"chain", private_key=b"key").close()
+
+    async def go():
+        await AsyncClient("127.0.0.1:1", certificate_chain=b"chain", private_key=b"key").close()
+
+    asyncio.run(go())
+    assert made == [(None, b"key", b"chain"), (None, b"key", b"chain")]

@@ -96,16 +96,16 @@ def test_string_wire_encoding_of_long_and_very_long_elements():
 def test_string_wire_encoding_across_scan_chunks():
     """Lists whose joined bytes span many scan chunks: lengths written across chunk edges, and an
     element that needs 3-byte lengths or holds a NUL found only after earlier chunks were written."""
-    from shipyard_client import _tensors
+    from shipyard_client import _string_wire
 
     many = [f"penguin-{i}" * (i % 7) for i in range(60_000)]  # about 1.7 MB joined: several chunks
-    assert len("B\0".join(many)) > 4 * _tensors._CHUNK
+    assert len("B\0".join(many)) > 4 * _string_wire._CHUNK
     late_long = [*many, "x" * 300]
     late_nul = [*many, "a\0b", "tail"]
     for values in (many, late_long, late_nul):
         wire = encode_wire(np.array(values, dtype=object))
         assert list(tfp.TensorProto.FromString(wire).string_val) == _reference(values)
-        assert (_tensors._joined_field(values) is None) == (values is late_nul)  # only the NUL falls back
+        assert (_string_wire.joined_field(values) is None) == (values is late_nul)  # only the NUL falls back
 
 
 def test_numeric_wire_encoding_is_the_messages_bytes():

@@ -7,6 +7,7 @@ with Client("127.0.0.1:8500") as client:
 """
 
 from shipyard_client._async_client import AsyncClient
+from shipyard_client._base import USE_CLIENT_DEFAULT, UseClientDefault
 from shipyard_client._client import Client
 from shipyard_client._errors import (
     CancelledError,
@@ -39,6 +40,7 @@ from shipyard_client.sinks import JsonLinesSink, SQLAlchemySink, SQLiteSink
 
 __all__ = [
     "NO_RETRY",
+    "USE_CLIENT_DEFAULT",
     "AsyncClient",
     "AsyncShadowClient",
     "CancelledError",
@@ -67,6 +69,7 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "UnimplementedError",
+    "UseClientDefault",
     "VersionStatus",
     "decode",
     "encode",

@@ -7,6 +7,7 @@ are TF Serving's and nothing clashes with TensorFlow's protos in one process.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from shipyard_client._examples import to_examples
 from shipyard_client._proto import serving_apis_pb2 as sp
 from shipyard_client._proto import tf_types_pb2 as tfp
 from shipyard_client._retry import RetryPolicy
-from shipyard_client._tensors import decode, dtype_name, encode_wire, tf_dtype, varint
+from shipyard_client._string_wire import varint
+from shipyard_client._tensors import decode, dtype_name, encode_wire, tf_dtype
 from shipyard_client._types import (
     ClassifyResult,
     ModelMetadata,
@@ -55,15 +57,17 @@ METHODS: Final[dict[str, tuple[Any, Any]]] = {
 }
 
 
-class _Default:
-    """The sentinel for "use the client's default" (timeouts)."""
+class UseClientDefault:
+    """The type of USE_CLIENT_DEFAULT: a call argument left to the client's setting (as httpx has it).
+    `timeout=None` means "no deadline", so "not given" needs a value of its own."""
 
     def __repr__(self) -> str:
-        return "DEFAULT"
+        return "USE_CLIENT_DEFAULT"
 
 
-DEFAULT: Final = _Default()
-Timeout = float | None | _Default
+USE_CLIENT_DEFAULT: Final = UseClientDefault()
+TimeoutTypes = float | None | UseClientDefault
+
 
 STATE_NAMES: Final = {v: k for k, v in sp.ModelVersionStatus.State.items()}
 _NP_NAMES: Final = {"half": "float16", "float": "float32", "double": "float64", "string": "string"}
@@ -381,3 +385,143 @@ def reload_request(config: str | sp.ModelServerConfig) -> sp.ReloadConfigRequest
     else:
         req.config.CopyFrom(config)
     return req
+
+
+# -- the clients' common base ----------------------------------------------------------------------
+class ClientState(enum.Enum):
+    OPEN = 1  # the channel exists from construction on; gRPC connects on the first call
+    CLOSED = 2  # close() was called: every call is refused
+
+
+class BaseClient:
+    """Everything Client and AsyncClient share: their arguments, the channel's options and credentials,
+    the state, the signature cache, and every request and result. The two subclasses only make the
+    channel and do the I/O (blocking or awaited)."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = 10.0,
+        retry: RetryPolicy | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        compression: grpc.Compression | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+        interceptors: Sequence[Any] = (),
+        validate: bool = False,
+        cast: bool = True,
+        decode_strings: bool = False,
+        load_balancing: str = "round_robin",
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.metadata = tuple(metadata)
+        self.validate = validate
+        self.cast = cast
+        self.decode_strings = decode_strings
+        self.compression = compression
+        self.interceptors = tuple(interceptors)
+        self._channel_options = channel_options(self.retry, options, load_balancing)
+        if credentials is None and (root_certificates or private_key or certificate_chain):
+            credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+        self._credentials = credentials
+        self._state = ClientState.OPEN
+        self._signatures: dict[tuple[str, int | None, str | None, str], Signature] = {}
+        self._signature_versions: dict[tuple[str, int | None, str | None, str], int] = {}
+        self._open_channel()
+
+    def _open_channel(self) -> None:
+        """Make the channel and the stubs (blocking in Client, grpc.aio in AsyncClient)."""
+        raise NotImplementedError
+
+    @property
+    def is_closed(self) -> bool:
+        return self._state == ClientState.CLOSED
+
+    def _check_open(self) -> None:
+        if self._state == ClientState.CLOSED:
+            raise RuntimeError(f"this {type(self).__name__} has been closed; make a new one to send requests")
+
+    def _timeout(self, timeout: TimeoutTypes) -> float | None:
+        return self.timeout if isinstance(timeout, UseClientDefault) else timeout
+
+    def _retry_delay(self, err: ShipyardError, delays: Any, deadline: float) -> float | None:
+        """How long to wait before trying `err`'s call again, or None to raise it: only UNAVAILABLE is
+        retried, within the policy's attempts and deadline."""
+        import time
+
+        from shipyard_client._errors import UnavailableError
+
+        if not isinstance(err, UnavailableError):
+            return None
+        delay: float | None = next(delays, None)
+        if delay is None or time.monotonic() + delay > deadline:
+            return None
+        log.warning("%s unavailable (%s); retrying in %.2fs", self.target, err.message, delay)
+        return delay
+
+    # -- signatures (validate and cast) ----------------------------------------------------------
+    def _wants_signature(self, arrays: Mapping[str, np.ndarray]) -> bool:
+        return self.validate or (self.cast and has_numbers(arrays))
+
+    def _cached_signature(self, target: Target) -> Signature | None:
+        return self._signatures.get(signature_key(target))
+
+    def _remember_signature(self, target: Target, meta: ModelMetadata) -> Signature:
+        sig = pick_signature(meta, target)
+        key = signature_key(target)
+        self._signatures[key] = sig
+        self._signature_versions[key] = meta.version
+        return sig
+
+    def _prepared_inputs(
+        self, arrays: dict[str, np.ndarray], sig: Signature | None, target: Target
+    ) -> dict[str, np.ndarray]:
+        """Inputs validated against the signature (validate=True), or cast to its dtypes (cast=True;
+        without a signature to cast by they go as they are and the server decides)."""
+        if self.validate:
+            assert sig is not None
+            return validate(arrays, sig, target)
+        if sig is not None and self.cast:
+            return cast_inputs(arrays, sig, target)
+        return arrays
+
+    def _forget_if_other_version(self, target: Target, version: int) -> None:
+        """A label or "latest" that moved to another version: its signature is fetched again next time."""
+        key = signature_key(target)
+        if key in self._signature_versions and self._signature_versions[key] != version:
+            self._signatures.pop(key, None)
+            self._signature_versions.pop(key, None)
+
+    def _predict_result(self, target: Target, resp: sp.PredictResponse) -> PredictResult:
+        result = predict_result(resp, self.decode_strings)
+        self._forget_if_other_version(target, result.version)
+        return result
+
+    # -- requests ---------------------------------------------------------------------------------
+    @staticmethod
+    def _metadata_request(target: Target) -> sp.GetModelMetadataRequest:
+        req = sp.GetModelMetadataRequest(metadata_field=["signature_def"])
+        target.spec(req.model_spec)
+        return req
+
+    @staticmethod
+    def _status_request(target: Target) -> sp.GetModelStatusRequest:
+        req = sp.GetModelStatusRequest()
+        target.spec(req.model_spec)
+        return req
+
+    @staticmethod
+    def _ready(statuses: list[VersionStatus]) -> VersionStatus | None:
+        ready = [s for s in statuses if s.state == "AVAILABLE"]
+        return max(ready, key=lambda s: s.version) if ready else None
+
+    @staticmethod
+    def _check_reload(resp: sp.ReloadConfigResponse) -> None:
+        if resp.status.error_code:
+            raise error_for(grpc.StatusCode.UNKNOWN, resp.status.error_message)

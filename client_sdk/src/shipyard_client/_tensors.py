@@ -10,6 +10,9 @@ Decoding reads `tensor_content` with one copy, and the typed `*_val` fields TF S
 default with numpy directly (never through per-element Python code). Strings come back as bytes,
 or as str with `decode_strings=True`.
 
+The server has a table of the same DataType numbers (`serving/tensors.py`); the SDK keeps its own
+because it is a distribution of its own that imports nothing of the server (the wire is the contract).
+
 >>> import numpy as np
 >>> t = encode(np.arange(6, dtype=np.float32).reshape(2, 3))
 >>> t.dtype, [d.size for d in t.tensor_shape.dim], len(t.tensor_content)
@@ -30,6 +33,7 @@ from numpy.typing import ArrayLike
 
 from shipyard_client._errors import EncodingError
 from shipyard_client._proto import tf_types_pb2 as tfp
+from shipyard_client._string_wire import joined_field, varint
 
 DT = tfp.DataType
 _TO_DT: dict[str, int] = {
@@ -146,104 +150,7 @@ def _as_bytes(values: np.ndarray, name: str) -> list[bytes]:
     return out
 
 
-_STRING_VAL = 0x42  # TensorProto.string_val: field 8, length-delimited
 _TENSOR_CONTENT = b"\x22"  # TensorProto.tensor_content: field 4, length-delimited
-
-
-def varint(n: int) -> bytes:
-    """A protobuf base-128 varint."""
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_CHUNK = 1 << 18  # bytes scanned at a time for separators: the scan's temporaries stay small and warm
-
-
-def _short_lengths(out: bytearray, n: int) -> bool | None:
-    """Write each element's 1-byte length into the NUL of its 2-byte separator ("B\\0"), scanning
-    `out` a chunk at a time. True when done; False when an element is 128 bytes or longer (the
-    caller re-joins for 3-byte lengths); None when an element holds a NUL."""
-    view = np.frombuffer(out, np.uint8)
-    size = len(view)
-    mask = np.empty(min(size, _CHUNK), bool)
-    found, prev = 0, -1
-    for start in range(0, size, _CHUNK):
-        segment = view[start : start + _CHUNK]
-        holes = np.flatnonzero(np.equal(segment, 0, out=mask[: len(segment)]))
-        if not len(holes):
-            continue
-        holes += start
-        found += len(holes)
-        if found > n:
-            return None
-        if prev >= 0:  # the previous chunk's last element ends in this chunk
-            length = int(holes[0]) - prev - 2
-            if length >= 1 << 7:
-                return False
-            view[prev] = length
-        if len(holes) > 1:
-            lengths = np.diff(holes)
-            lengths -= 2
-            if int(lengths.max()) >= 1 << 7:
-                return False
-            view[holes[:-1]] = lengths
-        prev = int(holes[-1])
-    if found != n:
-        return None
-    length = size - 1 - prev
-    if length >= 1 << 7:
-        return False
-    view[prev] = length
-    return True
-
-
-def _joined_field(values: list[Any]) -> bytearray | None:
-    """The string_val field of a non-empty list of str, on the wire, without one Python object per
-    element: the list is joined and UTF-8 encoded in one call with separators that already hold the
-    field's tag ("B" is 0x42) and room for each element's length (a 1-byte varint when every element
-    is under 128 bytes, else a 3-byte one, which protobuf parsers read the same); the one NUL in each
-    separator marks where numpy writes the length. None when the list does not start with a str, an
-    element is not a str (bytes gain nothing here: bytes.join is slower than the field's extend),
-    holds a NUL or cannot be encoded; the caller then goes element by element."""
-    if type(values[0]) is not str:
-        return None
-    n = len(values)
-
-    def joined(sep: str) -> bytes | None:
-        try:
-            return (sep + sep.join(values)).encode("utf-8")
-        except (TypeError, UnicodeEncodeError):
-            return None
-
-    short = joined("B\0")
-    if short is None:
-        return None
-    out = bytearray(short)
-    done = _short_lengths(out, n)
-    if done is None:
-        return None
-    if done:
-        return out
-    del out, short
-    long = joined("B\0\1\1")
-    if long is None:
-        return None
-    holes = np.flatnonzero(np.frombuffer(long, np.uint8) == 0)  # each separator's first length byte
-    if len(holes) != n:
-        return None
-    lengths = np.diff(holes, append=len(long) + 1) - 4
-    if int(lengths.max()) >= 1 << 21:
-        return None
-    out = bytearray(long)
-    view = np.frombuffer(out, np.uint8)
-    view[holes] = (lengths & 0x7F) | 0x80
-    view[holes + 1] = ((lengths >> 7) & 0x7F) | 0x80
-    view[holes + 2] = lengths >> 14
-    return out
 
 
 def _extend_strings(proto: tfp.TensorProto, array: np.ndarray, values: list[Any], name: str) -> None:
@@ -263,7 +170,7 @@ def _string_field(array: np.ndarray, name: str) -> bytes | bytearray:
     values = array.ravel().tolist()
     if not values:
         return b""
-    fast = _joined_field(values)
+    fast = joined_field(values)
     if fast is not None:
         return fast
     proto = tfp.TensorProto()
@@ -309,7 +216,7 @@ def encode(value: ArrayLike, name: str = "", into: tfp.TensorProto | None = None
         dims.add().size = s
     if dt == DT.DT_STRING:
         values = array.ravel().tolist()
-        fast = _joined_field(values) if values else None
+        fast = joined_field(values) if values else None
         if fast is not None:
             proto.MergeFromString(fast)  # type: ignore[arg-type]  # any buffer parses
         elif values:

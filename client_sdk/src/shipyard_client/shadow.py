@@ -91,7 +91,103 @@ def _record(
     }
 
 
-class ShadowClient:
+class BaseShadowClient:
+    """What ShadowClient and AsyncShadowClient share: the endpoints, the sink, sampling, the counters,
+    the closed state, and how a primary's answer and a shadow's result become a record."""
+
+    def __init__(
+        self,
+        primary: Endpoint,
+        shadow: Endpoint,
+        sink: Sink,
+        *,
+        sample_rate: float = 1.0,
+        shadow_timeout: float | None = 10.0,
+        seed: int | None = None,
+    ) -> None:
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError(f"sample_rate must be in [0, 1], got {sample_rate}")
+        self.primary, self.shadow, self.sink = primary, shadow, sink
+        self.sample_rate = sample_rate
+        self.shadow_timeout = shadow_timeout
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()  # the sync client's workers count from several threads
+        self.sampled = self.dropped = self.shadow_errors = self.recorded = self.record_errors = 0
+        self._closed = False
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"this {type(self).__name__} has been closed")
+
+    def _count(self, counter: str) -> None:
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + 1)
+
+    def _new_job(self, method: str, inputs: Any, kwargs: dict[str, Any]) -> _Job | None:
+        """A job when this request is sampled, else None."""
+        if self.sample_rate >= 1.0 or self._random.random() < self.sample_rate:
+            return _Job(uuid.uuid4().hex, method, inputs, kwargs, time.time())
+        return None
+
+    def _primary_call(self, method: str, inputs: Any, kwargs: dict[str, Any]) -> Any:
+        p = self.primary
+        return getattr(p.client, method)(p.model, inputs, version=p.version, label=p.label, **kwargs)
+
+    def _shadow_call(self, job: _Job) -> Any:
+        s = self.shadow
+        kwargs = _shadow_kwargs(job, self.shadow_timeout)
+        return getattr(s.client, job.method)(s.model, job.inputs, version=s.version, label=s.label, **kwargs)
+
+    @staticmethod
+    def _primary_answered(job: _Job | None, result: Any, start: float) -> None:
+        if job is not None:
+            job.primary = result
+            job.primary_ms = (time.perf_counter() - start) * 1e3
+
+    @staticmethod
+    def _primary_failed(job: _Job | None, e: Exception) -> None:
+        if job is not None:
+            job.primary_error = f"{type(e).__name__}: {e}"
+
+    def _shadow_failed(self, e: Exception) -> str:
+        self._count("shadow_errors")
+        return f"shadow: {type(e).__name__}: {e}"
+
+    def _write(self, job: _Job, shadow_result: Any, shadow_ms: float, error: str | None) -> None:
+        """Hand the record to the sink; a failure is counted in stats(), never raised."""
+        try:
+            self.sink.write(_record(job, self.primary, self.shadow, shadow_result, shadow_ms, error))
+            self._count("recorded")
+        except Exception as e:  # noqa: BLE001 - counted in stats(), never raised
+            self._count("record_errors")
+            log.warning("could not record a shadow call: %s: %s", type(e).__name__, e)
+
+    def _hand_counts_to_sink(self) -> None:
+        record_stats = getattr(self.sink, "record_stats", None)
+        if record_stats is not None:
+            record_stats(self.sampled, self.dropped + self.record_errors, self.shadow_errors)
+
+    def stats(self) -> dict[str, Any]:
+        """Requests sampled, shadow calls dropped, shadow errors, records handed to the sink, records
+        that could not be built or written, and the sink's own counters (see Sink.stats)."""
+        with self._lock:
+            out: dict[str, Any] = {
+                "sampled": self.sampled,
+                "dropped": self.dropped,
+                "shadow_errors": self.shadow_errors,
+                "recorded": self.recorded,
+                "record_errors": self.record_errors,
+            }
+        sink_stats = getattr(self.sink, "stats", None)
+        out["sink"] = sink_stats() if sink_stats is not None else None
+        return out
+
+
+class ShadowClient(BaseShadowClient):
     """Same predict/classify/regress surface as Client (without the model argument: the endpoints
     name the models). sample_rate: the fraction of requests shadowed. queue_size: shadow calls that may
     wait; beyond that they are dropped (counted in `dropped`).
@@ -115,60 +211,43 @@ class ShadowClient:
         seed: int | None = None,
         after_primary: bool = True,
     ) -> None:
-        if not 0.0 <= sample_rate <= 1.0:
-            raise ValueError(f"sample_rate must be in [0, 1], got {sample_rate}")
-        self.primary, self.shadow, self.sink = primary, shadow, sink
-        self.sample_rate = sample_rate
-        self.shadow_timeout = shadow_timeout
+        super().__init__(primary, shadow, sink, sample_rate=sample_rate, shadow_timeout=shadow_timeout, seed=seed)
         self.after_primary = after_primary
         self.queue_size = queue_size
-        self._random = random.Random(seed)
         self._pending: collections.deque[_Job] = collections.deque()
         self._busy = 0
         self._stopping = False
-        self._lock = threading.Lock()
-        self.sampled = self.dropped = self.shadow_errors = self.recorded = self.record_errors = 0
         self._workers = [threading.Thread(target=self._work, name=f"shadow-{i}", daemon=True) for i in range(workers)]
         for w in self._workers:
             w.start()
-        self._closed = False
 
     # -- the caller's side -------------------------------------------------------------------
     def _enqueue(self, job: _Job) -> bool:
         if len(self._pending) >= self.queue_size:
-            with self._lock:
-                self.dropped += 1
+            self._count("dropped")
             return False
         self._pending.append(job)
-        with self._lock:
-            self.sampled += 1
+        self._count("sampled")
         return True
 
     def _call(self, method: str, inputs: Any, kwargs: dict[str, Any]) -> Any:
-        if self._closed:
-            raise RuntimeError("the ShadowClient is closed")
-        job = None
-        if self.sample_rate >= 1.0 or self._random.random() < self.sample_rate:
-            job = _Job(uuid.uuid4().hex, method, inputs, kwargs, time.time())
-            if not self.after_primary and not self._enqueue(job):  # concurrent: the shadow may start at once
-                job = None
-        p = self.primary
+        self._check_open()
+        job = self._new_job(method, inputs, kwargs)
+        if job is not None and not self.after_primary and not self._enqueue(job):  # the shadow may start at once
+            job = None
         start = time.perf_counter()
         try:
-            result = getattr(p.client, method)(p.model, inputs, version=p.version, label=p.label, **kwargs)
+            result = self._primary_call(method, inputs, kwargs)
         except Exception as e:
+            self._primary_failed(job, e)
+            raise
+        else:
+            self._primary_answered(job, result, start)
+        finally:
             if job is not None:
-                job.primary_error = f"{type(e).__name__}: {e}"
                 job.primary_done.set()
                 if self.after_primary:
                     self._enqueue(job)
-            raise
-        if job is not None:
-            job.primary = result
-            job.primary_ms = (time.perf_counter() - start) * 1e3
-            job.primary_done.set()
-            if self.after_primary:
-                self._enqueue(job)
         return result
 
     def predict(self, inputs: Any, **kwargs: Any) -> Any:
@@ -202,44 +281,16 @@ class ShadowClient:
                     self._busy -= 1
 
     def _shadow(self, job: _Job) -> None:
-        s = self.shadow
         error = None
         shadow_result = None
         start = time.perf_counter()
         try:
-            kwargs = _shadow_kwargs(job, self.shadow_timeout)
-            shadow_result = getattr(s.client, job.method)(
-                s.model, job.inputs, version=s.version, label=s.label, **kwargs
-            )
+            shadow_result = self._shadow_call(job)
         except Exception as e:  # noqa: BLE001 - recorded, never raised: the caller has its answer already
-            error = f"shadow: {type(e).__name__}: {e}"
-            with self._lock:
-                self.shadow_errors += 1
+            error = self._shadow_failed(e)
         shadow_ms = (time.perf_counter() - start) * 1e3
         job.primary_done.wait()
-        try:
-            self.sink.write(_record(job, self.primary, s, shadow_result, shadow_ms, error))
-            with self._lock:
-                self.recorded += 1
-        except Exception as e:  # noqa: BLE001 - counted in stats(), never raised into the worker
-            with self._lock:
-                self.record_errors += 1
-            log.warning("could not record a shadow call: %s: %s", type(e).__name__, e)
-
-    def stats(self) -> dict[str, Any]:
-        """Requests sampled, shadow calls dropped (queue full), shadow errors, records handed to the sink,
-        records that could not be built, and the sink's own counters (see Sink.stats)."""
-        with self._lock:
-            out: dict[str, Any] = {
-                "sampled": self.sampled,
-                "dropped": self.dropped,
-                "shadow_errors": self.shadow_errors,
-                "recorded": self.recorded,
-                "record_errors": self.record_errors,
-            }
-        sink_stats = getattr(self.sink, "stats", None)
-        out["sink"] = sink_stats() if sink_stats is not None else None
-        return out
+        self._write(job, shadow_result, shadow_ms, error)
 
     def close(self, timeout: float | None = None) -> dict[str, Any]:
         """Finish the queued shadow calls, hand the counters to the sink, flush and close it (waiting at
@@ -253,9 +304,7 @@ class ShadowClient:
             self._stopping = True
             for w in self._workers:
                 w.join()
-            record_stats = getattr(self.sink, "record_stats", None)
-            if record_stats is not None:
-                record_stats(self.sampled, self.dropped + self.record_errors, self.shadow_errors)
+            self._hand_counts_to_sink()
         finally:
             if timeout is None:
                 self.sink.close()
@@ -264,16 +313,18 @@ class ShadowClient:
         return self.stats()
 
     def __enter__(self) -> ShadowClient:
+        self._check_open()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-class AsyncShadowClient:
+class AsyncShadowClient(BaseShadowClient):
     """The asyncio twin: endpoints hold AsyncClients; each sampled request starts its shadow call as a
     task (at most `max_pending` at once: beyond that it is dropped and counted) and awaits only the
-    primary. `await aclose()` waits for the shadow calls in flight, then flushes and closes the sink."""
+    primary. `await aclose()` (or `await close()`) waits for the shadow calls in flight, then flushes
+    and closes the sink."""
 
     def __init__(
         self,
@@ -288,69 +339,48 @@ class AsyncShadowClient:
     ) -> None:
         import asyncio
 
-        if not 0.0 <= sample_rate <= 1.0:
-            raise ValueError(f"sample_rate must be in [0, 1], got {sample_rate}")
-        self.primary, self.shadow, self.sink = primary, shadow, sink
-        self.sample_rate = sample_rate
+        super().__init__(primary, shadow, sink, sample_rate=sample_rate, shadow_timeout=shadow_timeout, seed=seed)
         self.max_pending = max_pending
-        self.shadow_timeout = shadow_timeout
-        self._random = random.Random(seed)
         self._pending: set[asyncio.Task[None]] = set()
-        self.sampled = self.dropped = self.shadow_errors = self.recorded = self.record_errors = 0
-        self._closed = False
 
     async def _call(self, method: str, inputs: Any, kwargs: dict[str, Any]) -> Any:
         import asyncio
 
-        if self._closed:
-            raise RuntimeError("the AsyncShadowClient is closed")
-        job = None
+        self._check_open()
         done = asyncio.Event()
-        if self.sample_rate >= 1.0 or self._random.random() < self.sample_rate:
+        job = self._new_job(method, inputs, kwargs)
+        if job is not None:
             if len(self._pending) < self.max_pending:
-                job = _Job(uuid.uuid4().hex, method, inputs, kwargs, time.time())
                 task = asyncio.create_task(self._shadow(job, done))
                 self._pending.add(task)
                 task.add_done_callback(self._pending.discard)
-                self.sampled += 1
+                self._count("sampled")
             else:
-                self.dropped += 1
-        p = self.primary
+                self._count("dropped")
+                job = None
         start = time.perf_counter()
         try:
-            result = await getattr(p.client, method)(p.model, inputs, version=p.version, label=p.label, **kwargs)
+            result = await self._primary_call(method, inputs, kwargs)
         except Exception as e:
-            if job is not None:
-                job.primary_error = f"{type(e).__name__}: {e}"
-            done.set()
+            self._primary_failed(job, e)
             raise
-        if job is not None:
-            job.primary = result
-            job.primary_ms = (time.perf_counter() - start) * 1e3
-        done.set()
+        else:
+            self._primary_answered(job, result, start)
+        finally:
+            done.set()
         return result
 
     async def _shadow(self, job: _Job, primary_done: Any) -> None:
-        s = self.shadow
         error = None
         shadow_result = None
         start = time.perf_counter()
         try:
-            kwargs = _shadow_kwargs(job, self.shadow_timeout)
-            shadow_result = await getattr(s.client, job.method)(
-                s.model, job.inputs, version=s.version, label=s.label, **kwargs
-            )
+            shadow_result = await self._shadow_call(job)
         except Exception as e:  # noqa: BLE001 - recorded, never raised
-            error = f"shadow: {type(e).__name__}: {e}"
-            self.shadow_errors += 1
+            error = self._shadow_failed(e)
         shadow_ms = (time.perf_counter() - start) * 1e3
         await primary_done.wait()
-        try:
-            self.sink.write(_record(job, self.primary, s, shadow_result, shadow_ms, error))
-            self.recorded += 1
-        except Exception as e:  # noqa: BLE001 - counted, never raised
-            self.record_errors += 1
-            log.warning("could not record a shadow call: %s: %s", type(e).__name__, e)
+        self._write(job, shadow_result, shadow_ms, error)
 
     async def predict(self, inputs: Any, **kwargs: Any) -> Any:
         return await self._call("predict", inputs, kwargs)
@@ -370,25 +400,14 @@ class AsyncShadowClient:
         try:
             if self._pending:
                 await asyncio.gather(*list(self._pending), return_exceptions=True)
-            record_stats = getattr(self.sink, "record_stats", None)
-            if record_stats is not None:
-                record_stats(self.sampled, self.dropped + self.record_errors, self.shadow_errors)
+            self._hand_counts_to_sink()
         finally:
             await asyncio.to_thread(self.sink.close)
 
-    def stats(self) -> dict[str, Any]:
-        """As ShadowClient.stats."""
-        sink_stats = getattr(self.sink, "stats", None)
-        return {
-            "sampled": self.sampled,
-            "dropped": self.dropped,
-            "shadow_errors": self.shadow_errors,
-            "recorded": self.recorded,
-            "record_errors": self.record_errors,
-            "sink": sink_stats() if sink_stats is not None else None,
-        }
+    close = aclose
 
     async def __aenter__(self) -> AsyncShadowClient:
+        self._check_open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
