@@ -6,7 +6,6 @@ requests for clients that call label="stable"."""
 import itertools
 import shutil
 import threading
-import time
 
 import pytest
 
@@ -16,6 +15,7 @@ from release.model_config import ReleaseError, Server, ServerError, change_label
 from tests.conftest import copy_base, run_cli
 from tests.fixtures.requests import PENGUIN_FEEDS
 from tests.fixtures.servers import free_port, start_local
+from tests.fixtures.wait import wait_until
 
 pytestmark = pytest.mark.slow  # trains, exports or starts servers (see tests/conftest.py)
 
@@ -161,7 +161,8 @@ def test_release_flow_under_load_fails_no_stable_request(exported, tmp_path):
         assert promote(base, "penguins", srv) == {"stable": 2}
         server.wait_for(lambda: server.status("penguins").get(1, ("",))[0] == "END", "v1 unloaded")
         assert rollback(base, "penguins", srv) == {"stable": 1}
-        time.sleep(0.5)
+        mark = len(seen)
+        wait_until(lambda: len(seen) >= mark + 30, "requests after the rollback", 30)
         stop.set()
         for t in threads:
             t.join(30)

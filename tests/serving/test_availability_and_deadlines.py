@@ -23,6 +23,7 @@ from tensorflow_serving.apis import (
 
 from tests.fixtures.servers import ROOT, start_local
 from tests.fixtures.tf1_models import build_column_model, build_loop_model
+from tests.fixtures.wait import wait_until
 from tests.serving.conftest import copy_base
 from tests.serving.test_grpc_api import ROW, predict_request
 from tests.serving.test_server_flags import _self_signed, _ssl_config
@@ -120,11 +121,15 @@ def test_a_base_path_renamed_away_and_back_under_load_fails_no_request(exported,
     t = threading.Thread(target=load)
     t.start()
     try:
-        time.sleep(0.5)
+        wait_until(lambda: done[0] >= 20, "requests to flow", 30)
         os.rename(base / "penguins", base / "penguins.away")
-        time.sleep(3.0)  # three polls that cannot list the base path
+        wait_until(lambda: "Could not find base path" in server.log(), "a poll that cannot list the base path", 30)
+        served = done[0]
+        wait_until(lambda: done[0] >= served + 50, "requests served while the base path is away", 30)
         os.rename(base / "penguins.away", base / "penguins")
-        time.sleep(1.5)
+        wait_until(lambda: "can be listed again" in server.log(), "a poll that lists the base path again", 30)
+        served = done[0]
+        wait_until(lambda: done[0] >= served + 20, "requests served after it is back", 30)
     finally:
         stop.set()
         t.join()
