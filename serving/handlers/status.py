@@ -1,5 +1,8 @@
 """GetModelStatus: the state of every version of a model (or of one), with its load error if any,
-as the ServableStateMonitor last saw them."""
+as the ServableStateMonitor last saw them.
+
+As in TF Serving, only a version number narrows the answer: a ModelSpec with a version label (REST's
+`/v1/models/<name>/labels/<label>`) gets every version of the model, whatever the label names."""
 
 from __future__ import annotations
 
@@ -15,9 +18,7 @@ if TYPE_CHECKING:
 def status(core: ServerCore, request: Any) -> Any:
     from tensorflow_serving.apis import get_model_status_pb2
 
-    name, version, label = spec_of(request.model_spec)
-    if label is not None:
-        version = core.manager.resolve(name, None, label).number  # labels name AVAILABLE versions
+    name, version, _label = spec_of(request.model_spec)
     states = core.monitor.version_states(name)
     if not states:
         raise not_found(f"Could not find any versions of model {name}")

@@ -200,6 +200,12 @@ def test_model_status(server):
         1: get_model_status_pb2.ModelVersionStatus.AVAILABLE,
         2: get_model_status_pb2.ModelVersionStatus.AVAILABLE,
     }
+    for label in ("stable", "no-such-label"):  # TF Serving's status reads a version number, never a label
+        r = server.models().GetModelStatus(
+            get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "penguins", "version_label": label}),
+            timeout=30,
+        )
+        assert [s.version for s in r.model_version_status] == [2, 1]
 
 
 def _bad(req_fn):
