@@ -210,14 +210,6 @@ class AspiredVersionsManager:
                 )
             self._labels[model] = dict(labels)
 
-    def label_version(self, model: str, label: str) -> int:
-        """The version `label` points at. Raises ServingError (NOT_FOUND) for an unknown label."""
-        with self._lock:
-            number = self._labels.get(model, {}).get(label)
-        if number is None:
-            raise not_found(f"Unrecognized servable version label: {label}")
-        return number
-
     # -- the request side ------------------------------------------------------------------
     def resolve(self, model: str, version: int | None = None, label: str | None = None) -> Version:
         with self._lock:
@@ -225,7 +217,10 @@ class AspiredVersionsManager:
             if not versions:
                 raise not_found(f"Servable not found for request: Latest({model})")
             if label:
-                version = self.label_version(model, label)
+                number = self._labels.get(model, {}).get(label)
+                if number is None:
+                    raise not_found(f"Unrecognized servable version label: {label}")
+                version = number
             if version is not None:
                 v = versions.get(version)
                 if v is None or v.state != ManagerState.AVAILABLE:

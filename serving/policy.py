@@ -72,9 +72,3 @@ class ResourcePreservingPolicy:
             return sorted(unload, key=lambda a: a.version)
         resident = any(not v.aspired and v.state in (ManagerState.LOADING, ManagerState.UNLOADING) for v in versions)
         return [] if resident else _new_highest_first(versions)
-
-
-POLICIES: dict[str, type[AvailabilityPreservingPolicy] | type[ResourcePreservingPolicy]] = {
-    "availability_preserving": AvailabilityPreservingPolicy,
-    "resource_preserving": ResourcePreservingPolicy,
-}

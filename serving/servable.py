@@ -47,7 +47,6 @@ class Signature:
 
     def __init__(self, name: str, definition: Any) -> None:
         self.name = name
-        self.definition = definition
         self.method_name: str = definition.method_name
         self.inputs = definition.inputs  # alias -> TensorInfo
         self.outputs = definition.outputs
